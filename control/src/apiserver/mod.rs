@@ -1,0 +1,258 @@
+//! The Kubernetes API server: HTTPS (rustls, HTTP/1.1 and HTTP/2), authentication by client
+//! certificate, routing, and the handlers that turn requests into store transactions.
+//!
+//! Only this module touches the store; everything else in the cluster talks to it over HTTPS.
+
+pub mod allocator;
+pub mod body;
+pub mod discovery;
+pub mod handlers;
+pub mod metrics;
+pub mod namespaces;
+pub mod objects;
+pub mod request;
+pub mod status;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use control_store::{Store, StoreOptions};
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::pki::{self, ClusterCa};
+use allocator::ServiceNetwork;
+use body::Body;
+use request::{Query, Route};
+use status::ApiError;
+use tls::Identity;
+
+/// Version reported by `/version`: the Kubernetes minor this server implements.
+pub const KUBE_VERSION: (&str, &str, &str) = ("1", "32", "v1.32.0");
+
+/// Settings of one API server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub service_cidr: String,
+    pub node_port_range: (u16, u16),
+    pub store: StoreOptions,
+}
+
+/// Shared state of a running API server.
+pub struct ApiServer {
+    pub store: Store,
+    pub config: Config,
+    pub ca: ClusterCa,
+    pub network: ServiceNetwork,
+    pub metrics: metrics::Metrics,
+    pub namespace_wakeup: tokio::sync::Notify,
+    pub started: Instant,
+}
+
+/// Starts the API server and serves until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir.join("store"), config.store.clone())
+        .await
+        .context("opening the store")?;
+    let ca = ClusterCa::load_or_create(&config.data_dir)?;
+    let network = ServiceNetwork::new(&config.service_cidr, config.node_port_range)?;
+    let server = Arc::new(ApiServer {
+        store,
+        config: config.clone(),
+        ca,
+        network,
+        metrics: metrics::Metrics::default(),
+        namespace_wakeup: tokio::sync::Notify::new(),
+        started: Instant::now(),
+    });
+    namespaces::bootstrap(&server).await?;
+    tokio::spawn(namespaces::run_controller(server.clone()));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    let mut dns_names: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        dns_names.push(host.trim().to_string());
+    }
+    let mut ips = vec![
+        local.ip(),
+        "127.0.0.1".parse().expect("literal"),
+        server.network.kubernetes_service_ip().into(),
+    ];
+    ips.dedup();
+    let serving = server.ca.issue_serving(&dns_names, &ips)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
+        &server.ca.cert_pem,
+        &serving,
+    )?));
+
+    // The kubeconfig is written only once the listener is bound, so its existence means "ready".
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    let url = format!("https://{}:{}", host, local.port());
+    let admin = server.ca.admin()?;
+    let kubeconfig_path = config.data_dir.join("admin.kubeconfig");
+    pki::write_private(
+        &kubeconfig_path,
+        pki::kubeconfig(&url, &server.ca.cert_pem, pki::ADMIN_USER, &admin).as_bytes(),
+    )?;
+    tracing::info!(
+        "serving the Kubernetes API at {url}; admin kubeconfig written to {}",
+        kubeconfig_path.display()
+    );
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let server = server.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+            };
+            let identity = tls::identity(tls.get_ref().1.peer_certificates());
+            let svc = service_fn(move |req| {
+                let server = server.clone();
+                let identity = identity.clone();
+                async move { Ok::<_, Infallible>(handle(server, identity, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    tracing::info!("shutting down");
+    server.store.clone().close().await?;
+    Ok(())
+}
+
+/// Serves one request: authenticate, route, dispatch, and map any error to a `Status`.
+pub async fn handle(
+    server: Arc<ApiServer>,
+    identity: Option<Identity>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = Query::parse(req.uri().query());
+    let result = match request::route(&path) {
+        Ok(route) => {
+            let verb_label = verb_label(&method, &route, &query);
+            let resource_label = match &route {
+                Route::Resource(r) => r.resource.plural,
+                _ => "",
+            };
+            let res = dispatch(&server, identity.as_ref(), route, query, req).await;
+            let code = match &res {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.code().as_u16(),
+            };
+            server
+                .metrics
+                .observe(verb_label, resource_label, code, started.elapsed());
+            res
+        }
+        Err(e) => Err(e),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => body::json_response(e.code(), &e.to_status()),
+    };
+    tracing::debug!(%method, %path, code = resp.status().as_u16(), "request");
+    resp
+}
+
+fn verb_label(method: &Method, route: &Route, q: &Query) -> &'static str {
+    match (method, route) {
+        (&Method::GET, Route::Resource(r)) if q.flag("watch") => "WATCH",
+        (&Method::GET, Route::Resource(r)) if r.name.is_none() => "LIST",
+        (&Method::GET, _) => "GET",
+        (&Method::POST, _) => "POST",
+        (&Method::PUT, _) => "PUT",
+        (&Method::PATCH, _) => "PATCH",
+        (&Method::DELETE, _) => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+async fn dispatch(
+    server: &Arc<ApiServer>,
+    identity: Option<&Identity>,
+    route: Route,
+    query: Query,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    match route {
+        // Health and version are public, as kube-apiserver's default RBAC makes them.
+        Route::Health(which) => Ok(discovery::health(server, which, &query)),
+        Route::Version => Ok(discovery::version()),
+        _ if identity.is_none() => Err(ApiError::Unauthorized),
+        Route::Metrics => Ok(server.metrics.render(server)),
+        Route::CoreVersions => discovery::core_versions(server, &accept),
+        Route::Groups => discovery::groups(&accept),
+        Route::Group(g) => Ok(discovery::group(&g)),
+        Route::ResourceList { group, version } => Ok(discovery::resource_list(&group, &version)),
+        Route::OpenApiV2 => discovery::openapi_v2(&accept),
+        Route::OpenApiV3Index => Ok(discovery::openapi_v3_index()),
+        Route::OpenApiV3(gv) => discovery::openapi_v3(&gv),
+        Route::Resource(rr) => {
+            let ctx = handlers::Ctx {
+                server,
+                rr: &rr,
+                query: &query,
+                accept: &accept,
+            };
+            handlers::dispatch(ctx, req).await
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `control`: the control-plane appliance's command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use control::apiserver::{self, Config};
+use control_store::StoreOptions;
+
+#[derive(Parser, Debug)]
+#[command(name = "control", version, about = "Kubernetes-compatible control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the Kubernetes API from a data directory (created on first start).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Where the store, the cluster CA and admin.kubeconfig live.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Address and port of the HTTPS API.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Range Service cluster IPs are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Range NodePorts are allocated from, as FIRST-LAST.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+    /// How often history older than one interval is compacted, in seconds (0 = never).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval_seconds: u64,
+    /// Log filter, as RUST_LOG (e.g. info, control=debug).
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            let ports = match parse_port_range(&args.service_node_port_range) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: --service-node-port-range: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let store = StoreOptions {
+                compaction_interval: (args.compaction_interval_seconds > 0)
+                    .then(|| std::time::Duration::from_secs(args.compaction_interval_seconds)),
+                ..StoreOptions::default()
+            };
+            let config = Config {
+                data_dir: args.data_dir,
+                listen: args.listen,
+                service_cidr: args.service_cluster_ip_range,
+                node_port_range: ports,
+                store,
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: starting the runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(apiserver::serve(config)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or("expected FIRST-LAST, e.g. 30000-32767")?;
+    let a: u16 = a.trim().parse().map_err(|_| format!("bad port {a:?}"))?;
+    let b: u16 = b.trim().parse().map_err(|_| format!("bad port {b:?}"))?;
+    if a > b {
+        return Err(format!("range {a}-{b} is empty"));
+    }
+    Ok((a, b))
+}
