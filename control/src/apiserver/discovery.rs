@@ -3,8 +3,6 @@
 //!
 //! All of it is derived from the resource table, so discovery never disagrees with routing.
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use control_apimachinery::openapi;
 use control_apimachinery::resources::{self, Resource};
@@ -201,11 +199,6 @@ fn aggregated(core: bool) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
-fn cached(cell: &'static OnceLock<Bytes>, make: impl FnOnce() -> Value) -> Bytes {
-    cell.get_or_init(|| Bytes::from(serde_json::to_vec(&make()).unwrap_or_default()))
-        .clone()
-}
-
 pub fn openapi_v2(accept: &str) -> ApiResult<Response<Body>> {
     // Only JSON is served; clients asking for protobuf alone fall back to their built-in types.
     if !accept.is_empty() && accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
@@ -213,23 +206,14 @@ pub fn openapi_v2(accept: &str) -> ApiResult<Response<Body>> {
             "only application/json is served for /openapi/v2".into(),
         ));
     }
-    static V2: OnceLock<Bytes> = OnceLock::new();
-    Ok(body::raw_json_response(StatusCode::OK, cached(&V2, openapi::v2)))
+    Ok(body::raw_json_response(StatusCode::OK, Bytes::from_static(openapi::v2_bytes())))
 }
 
 pub fn openapi_v3_index() -> Response<Body> {
-    static INDEX: OnceLock<Bytes> = OnceLock::new();
-    body::raw_json_response(StatusCode::OK, cached(&INDEX, openapi::v3_discovery))
+    body::raw_json_response(StatusCode::OK, Bytes::from_static(openapi::v3_discovery_bytes()))
 }
 
 pub fn openapi_v3(gv: &str) -> ApiResult<Response<Body>> {
-    static DOCS: OnceLock<parking_lot::Mutex<std::collections::HashMap<String, Bytes>>> = OnceLock::new();
-    let docs = DOCS.get_or_init(Default::default);
-    if let Some(b) = docs.lock().get(gv) {
-        return Ok(body::raw_json_response(StatusCode::OK, b.clone()));
-    }
-    let doc = openapi::v3_group_version(gv).ok_or(ApiError::NoRoute)?;
-    let bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
-    docs.lock().insert(gv.to_string(), bytes.clone());
-    Ok(body::raw_json_response(StatusCode::OK, bytes))
+    let bytes = openapi::v3_group_version_bytes(gv).ok_or(ApiError::NoRoute)?;
+    Ok(body::raw_json_response(StatusCode::OK, Bytes::from_static(bytes)))
 }

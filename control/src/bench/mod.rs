@@ -1,6 +1,7 @@
 //! Benchmarks behind `control-bench`: each prints its figures as `bench: <name> <value> <unit>`.
 
 pub mod api;
+pub mod store;
 
 /// The p-th percentile (0..=100) of samples, which it sorts.
 pub fn percentile(samples: &mut [f64], p: f64) -> f64 {

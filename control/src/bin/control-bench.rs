@@ -11,6 +11,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The store against etcd 3.4 with the same workload, in one run.
+    Store(control::bench::store::StoreBenchArgs),
     /// The API end to end over HTTPS.
     Api(control::bench::api::ApiBenchArgs),
 }
@@ -20,6 +22,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         match cli.command {
+            Command::Store(a) => control::bench::store::run(a).await,
             Command::Api(a) => control::bench::api::run(a).await,
         }
     })

@@ -361,11 +361,9 @@ pub fn patch_type(content_type: &str) -> ApiResult<PatchType> {
 
 /// The OpenAPI definition name of a kind, e.g. `io.k8s.api.apps.v1.Deployment`.
 pub fn definition_name(r: &Resource) -> String {
-    let group = match r.group {
-        "" => "core".to_string(),
-        g => g.strip_suffix(".k8s.io").unwrap_or(g).to_string(),
-    };
-    format!("io.k8s.api.{}.{}.{}", group, r.version, r.kind)
+    control_apimachinery::openapi::definition_name(r.group, r.version, r.kind)
+        .unwrap_or(r.kind)
+        .to_string()
 }
 
 /// Reads the current object, computes its replacement, and commits it with a compare-and-swap,
