@@ -11,6 +11,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub port: u16,
+    pub extra_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -20,8 +21,18 @@ fn free_port() -> u16 {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `control serve` flags.
+    pub fn start_with(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Server { dir, child: None, port: free_port() };
+        let mut s = Server {
+            dir,
+            child: None,
+            port: free_port(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+        };
         s.spawn();
         s
     }
@@ -46,6 +57,7 @@ impl Server {
             .args(["serve", "--data-dir"])
             .arg(self.dir.path())
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -194,7 +194,7 @@ pub fn decode(resource: &Resource, body: &Value) -> Result<Decoded, DecodeError>
         Some(_) => return Err(DecodeError::Syntax("kind must be a string".to_string())),
     }
     let input = Value::Object(input);
-    let object = roundtrip_kind(resource, &input).map_err(|(path, message)| DecodeError::Type {
+    let mut object = roundtrip_kind(resource, &input).map_err(|(path, message)| DecodeError::Type {
         kind: resource.kind.to_string(),
         version: resource.version.to_string(),
         message: if path.is_empty() {
@@ -212,6 +212,7 @@ pub fn decode(resource: &Resource, body: &Value) -> Result<Decoded, DecodeError>
             message: message.to_string(),
         });
     }
+    prune_added_zeros(&input, &mut object);
     let mut unknown_fields = Vec::new();
     diff_unknown(&input, &object, "", &mut unknown_fields);
     Ok(Decoded {
@@ -281,6 +282,38 @@ fn roundtrip_kind(resource: &Resource, body: &Value) -> Result<Value, TypeError>
         }
         // A kind without a typed form keeps its JSON as is; nothing can be called unknown.
         _ => Ok(body.clone()),
+    }
+}
+
+/// Removes zero values the typed round trip invented for fields the input left out (k8s-openapi
+/// models some optional Go pointers, such as a Deployment's `selector`, as required fields), so
+/// that validation can still tell "absent" from "given but empty" as Kubernetes does.
+fn prune_added_zeros(input: &Value, output: &mut Value) {
+    fn is_zero(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+        }
+    }
+    match (input, output) {
+        (Value::Object(inp), Value::Object(out)) => {
+            out.retain(|k, v| inp.get(k).is_some_and(|i| !i.is_null()) || !is_zero(v));
+            for (k, v) in out.iter_mut() {
+                if let Some(i) = inp.get(k) {
+                    prune_added_zeros(i, v);
+                }
+            }
+        }
+        (Value::Array(inp), Value::Array(out)) => {
+            for (i, o) in inp.iter().zip(out.iter_mut()) {
+                prune_added_zeros(i, o);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -122,6 +122,16 @@ pub async fn watch(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
                     match ev {
                         Some(Ok(ev)) => {
                             last_rev = ev.kv.mod_revision;
+                            // Unfiltered JSON watches (the common, high fan-out case) splice the
+                            // stored bytes into the event line without parsing the object.
+                            if filter.is_empty() && !as_table {
+                                if let Some(line) = raw_event_line(&ev) {
+                                    if tx.send_data(line).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                continue;
+                            }
                             if let Some((kind, obj)) = transform(&ctx, &filter, &ev) {
                                 if tx.send_data(encode(kind, &obj)).await.is_err() {
                                     break;
@@ -149,6 +159,27 @@ pub async fn watch(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
         server.metrics.watchers_dec();
     });
     Ok(resp)
+}
+
+/// The watch event line of an unfiltered JSON watch, built from the stored bytes.
+fn raw_event_line(ev: &WatchEvent) -> Option<Bytes> {
+    let (kind, object) = match ev.kind {
+        EventKind::Put if ev.prev_kv.is_some() => ("MODIFIED", objects::with_resource_version(&ev.kv)),
+        EventKind::Put => ("ADDED", objects::with_resource_version(&ev.kv)),
+        EventKind::Delete => {
+            // The deleted object as it was, at the revision of its deletion.
+            let mut prev = ev.prev_kv.clone()?;
+            prev.mod_revision = ev.kv.mod_revision;
+            ("DELETED", objects::with_resource_version(&prev))
+        }
+    };
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(&object);
+    line.extend_from_slice(b"}\n");
+    Some(Bytes::from(line))
 }
 
 /// Maps a store event to a watch event for this watcher, or nothing if neither the old nor the
