@@ -38,8 +38,8 @@ pub use names::{
     generate_name, inclusive_range_error, is_cidr, is_config_map_key, is_dns1035_label,
     is_dns1123_label, is_dns1123_subdomain, is_env_var_name, is_http_header_name, is_ip,
     is_qualified_name, is_valid_label_value, is_valid_path_segment_name, is_valid_percent,
-    is_valid_port_name, is_valid_port_num, max_len_error, name_is_dns1035_label,
-    name_is_dns_label, name_is_dns_subdomain, name_suffix, regex_error, GENERATED_SUFFIX_LENGTH,
+    is_valid_port_name, is_valid_port_num, max_len_error, name_is_dns1035_label, name_is_dns_label,
+    name_is_dns_subdomain, name_suffix, regex_error, GENERATED_SUFFIX_LENGTH,
     GENERATE_NAME_ALPHABET, MAX_GENERATE_NAME_PREFIX,
 };
 pub use quantity::Quantity;
@@ -89,13 +89,20 @@ mod tests {
             "spec": {"containers": [{"name": "web", "imagee": "nginx"}]}
         });
         let decoded = decode(pods, &body).unwrap();
-        let err = decoded.clone().apply(pods, FieldValidation::Strict).unwrap_err();
-        assert!(err.to_string().ends_with("strict decoding error: unknown field \"spec.containers[0].imagee\""));
+        let err = decoded
+            .clone()
+            .apply(pods, FieldValidation::Strict)
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .ends_with("strict decoding error: unknown field \"spec.containers[0].imagee\""));
         let (mut obj, _) = decoded.apply(pods, FieldValidation::Warn).unwrap();
         apply_defaults(pods, &mut obj);
         let errors = validate(pods, &obj, None);
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|e| e.starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain")));
+        assert!(text.iter().any(|e| e.starts_with(
+            "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
+        )));
         assert!(text.contains(&"spec.containers[0].image: Required value".to_string()));
         let message = invalid_message("Pod", "", "Bad_Name", &errors);
         assert!(message.starts_with("Pod \"Bad_Name\" is invalid: ["));

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::Value;
 
@@ -41,18 +41,33 @@ pub fn with_content_type(
     r
 }
 
+/// How much of an oversized body is read and discarded so the client can read the 413 answer;
+/// beyond this the connection is simply closed.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Reads the whole request body, refusing more than [`MAX_BODY`] bytes with 413.
-pub async fn read(body: Incoming) -> ApiResult<Bytes> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Err(ApiError::TooLarge { limit: MAX_BODY })
-            } else {
-                Err(ApiError::BadRequest(format!("reading request body: {e}")))
+pub async fn read(mut body: Incoming) -> ApiResult<Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen > MAX_BODY {
+            // Keep reading (and dropping) so that an HTTP/1.1 client that is still sending gets
+            // to see the Status instead of a reset connection.
+            if seen > DRAIN_LIMIT {
+                break;
             }
+            buf.clear();
+            continue;
         }
+        buf.extend_from_slice(&data);
     }
+    if seen > MAX_BODY {
+        return Err(ApiError::TooLarge { limit: MAX_BODY });
+    }
+    Ok(buf.freeze())
 }
 
 /// Parses a JSON request body into a value; a malformed body is a 400 as in Kubernetes.

@@ -175,7 +175,11 @@ pub fn decode(resource: &Resource, body: &Value) -> Result<Decoded, DecodeError>
             });
         }
         Some(Value::String(_)) => {}
-        Some(_) => return Err(DecodeError::Syntax("apiVersion must be a string".to_string())),
+        Some(_) => {
+            return Err(DecodeError::Syntax(
+                "apiVersion must be a string".to_string(),
+            ))
+        }
     }
     match input.get("kind") {
         None | Some(Value::Null) => {
@@ -194,16 +198,17 @@ pub fn decode(resource: &Resource, body: &Value) -> Result<Decoded, DecodeError>
         Some(_) => return Err(DecodeError::Syntax("kind must be a string".to_string())),
     }
     let input = Value::Object(input);
-    let mut object = roundtrip_kind(resource, &input).map_err(|(path, message)| DecodeError::Type {
-        kind: resource.kind.to_string(),
-        version: resource.version.to_string(),
-        message: if path.is_empty() {
-            message.clone()
-        } else {
-            format!("{path}: {message}")
-        },
-        path,
-    })?;
+    let mut object =
+        roundtrip_kind(resource, &input).map_err(|(path, message)| DecodeError::Type {
+            kind: resource.kind.to_string(),
+            version: resource.version.to_string(),
+            message: if path.is_empty() {
+                message.clone()
+            } else {
+                format!("{path}: {message}")
+            },
+            path,
+        })?;
     if let Some((path, message)) = check_quantities(resource, &object) {
         return Err(DecodeError::Type {
             kind: resource.kind.to_string(),
@@ -524,7 +529,10 @@ mod tests {
             "nothing": null
         });
         let d = decode(pods(), &body).unwrap();
-        assert_eq!(d.unknown_fields, vec!["spec.containers[0].imagee", "spec.bogus", "extra"]);
+        assert_eq!(
+            d.unknown_fields,
+            vec!["spec.containers[0].imagee", "spec.bogus", "extra"]
+        );
         assert!(d.object["spec"]["containers"][0].get("imagee").is_none());
         assert_eq!(d.object["metadata"]["labels"]["app"], "web");
     }
@@ -573,7 +581,9 @@ mod tests {
         let body = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "a", "ports": [{"containerPort": "eighty"}]}]}});
         let err = decode(pods(), &body).unwrap_err();
         match err {
-            DecodeError::Type { path, .. } => assert_eq!(path, "spec.containers[0].ports[0].containerPort"),
+            DecodeError::Type { path, .. } => {
+                assert_eq!(path, "spec.containers[0].ports[0].containerPort")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -595,7 +605,10 @@ mod tests {
         let d = decode_bytes(cms, raw).unwrap();
         assert_eq!(d.duplicate_fields, vec!["metadata.name"]);
         assert_eq!(d.object["metadata"]["name"], "b");
-        assert_eq!(d.problems(), vec!["duplicate field \"metadata.name\"".to_string()]);
+        assert_eq!(
+            d.problems(),
+            vec!["duplicate field \"metadata.name\"".to_string()]
+        );
     }
 
     #[test]
@@ -608,9 +621,21 @@ mod tests {
     }
 
     #[test]
+    fn zero_values_invented_by_the_typed_form_are_dropped() {
+        let deployments = by_kind("apps/v1", "Deployment").unwrap();
+        let d = decode(deployments, &json!({"spec": {"replicas": 1}})).unwrap();
+        assert!(d.object["spec"].get("selector").is_none());
+        let d = decode(deployments, &json!({"spec": {"selector": {}}})).unwrap();
+        assert_eq!(d.object["spec"]["selector"], json!({}));
+    }
+
+    #[test]
     fn field_validation_parameter_parses() {
         assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
+        assert_eq!(
+            FieldValidation::parse(Some("Strict")).unwrap(),
+            FieldValidation::Strict
+        );
         let err = FieldValidation::parse(Some("strict")).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -157,7 +157,9 @@ fn default_tolerations(spec: &mut Value) {
     if !spec.get("tolerations").is_some_and(Value::is_array) {
         spec["tolerations"] = json!([]);
     }
-    let list = spec["tolerations"].as_array_mut().expect("just made an array");
+    let list = spec["tolerations"]
+        .as_array_mut()
+        .expect("just made an array");
     for key in add {
         list.push(json!({
             "key": key,
@@ -170,7 +172,11 @@ fn default_tolerations(spec: &mut Value) {
 
 /// For pods (not templates), requests left out default to the limits.
 fn requests_from_limits(container: &mut Value) {
-    let Some(limits) = container["resources"].get("limits").and_then(Value::as_object).cloned() else {
+    let Some(limits) = container["resources"]
+        .get("limits")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
         return;
     };
     let resources = child_obj(container, "resources");
@@ -185,16 +191,15 @@ fn requests_from_limits(container: &mut Value) {
 /// The QoS class of a pod spec (`Guaranteed`, `Burstable` or `BestEffort`), from the cpu and
 /// memory requests and limits of all its containers.
 pub fn pod_qos_class(spec: &Value) -> &'static str {
-    let mut requests: Map<String, Value> = Map::new();
-    let mut limits: Map<String, Value> = Map::new();
     let mut sum_req: Vec<(String, i128)> = Vec::new();
     let mut sum_lim: Vec<(String, i128)> = Vec::new();
     let mut guaranteed = true;
-    let add = |acc: &mut Vec<(String, i128)>, name: &str, n: i128| {
-        match acc.iter_mut().find(|(k, _)| k == name) {
-            Some((_, total)) => *total = total.saturating_add(n),
-            None => acc.push((name.to_string(), n)),
-        }
+    let add = |acc: &mut Vec<(String, i128)>, name: &str, n: i128| match acc
+        .iter_mut()
+        .find(|(k, _)| k == name)
+    {
+        Some((_, total)) => *total = total.saturating_add(n),
+        None => acc.push((name.to_string(), n)),
     };
     let containers = arr_of(spec, "containers")
         .iter()
@@ -208,7 +213,6 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
             if let Ok(q) = quantity::parse_value(q) {
                 if q.nanos > 0 {
                     add(&mut sum_req, name, q.nanos);
-                    requests.insert(name.clone(), Value::Null);
                 }
             }
         }
@@ -220,7 +224,6 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
             if let Ok(q) = quantity::parse_value(q) {
                 if q.nanos > 0 {
                     add(&mut sum_lim, name, q.nanos);
-                    limits.insert(name.clone(), Value::Null);
                     if name == "cpu" {
                         found.0 = true;
                     } else {
@@ -233,7 +236,7 @@ pub fn pod_qos_class(spec: &Value) -> &'static str {
             guaranteed = false;
         }
     }
-    if requests.is_empty() && limits.is_empty() {
+    if sum_req.is_empty() && sum_lim.is_empty() {
         return "BestEffort";
     }
     if guaranteed {
@@ -345,7 +348,10 @@ fn volume(v: &mut Value) {
     }
     if let Some(projected) = v.get_mut("projected") {
         for source in each_mut(projected, "sources") {
-            if let Some(token) = source.get_mut("serviceAccountToken").filter(|t| t.is_object()) {
+            if let Some(token) = source
+                .get_mut("serviceAccountToken")
+                .filter(|t| t.is_object())
+            {
                 if !has(token, "expirationSeconds") {
                     token["expirationSeconds"] = json!(3600);
                 }
@@ -453,9 +459,7 @@ fn tag_of(reference: &str) -> Option<&str> {
 
 fn pod_template(template: &mut Value) {
     if let Some(t) = template.as_object_mut() {
-        let spec = t
-            .entry("spec")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let spec = t.entry("spec").or_insert_with(|| Value::Object(Map::new()));
         if !spec.is_object() {
             *spec = Value::Object(Map::new());
         }
@@ -504,7 +508,9 @@ fn service(obj: &mut Value) {
     if externally_accessible {
         set_default(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    if matches!(ty.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer") && !has(spec, "internalTrafficPolicy") {
+    if matches!(ty.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer")
+        && !has(spec, "internalTrafficPolicy")
+    {
         spec["internalTrafficPolicy"] = json!("Cluster");
     }
     if ty == "LoadBalancer" && !has(spec, "allocateLoadBalancerNodePorts") {
@@ -519,7 +525,11 @@ fn service(obj: &mut Value) {
         }
         set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
         if arr_of(spec, "ipFamilies").is_empty() {
-            let family = if cluster_ip.contains(':') { "IPv6" } else { "IPv4" };
+            let family = if cluster_ip.contains(':') {
+                "IPv6"
+            } else {
+                "IPv4"
+            };
             spec["ipFamilies"] = json!([family]);
         }
     }
@@ -567,12 +577,17 @@ pub fn preserve_service_allocations(obj: &mut Value, old: &Value) {
                 int_of(o, "port") == int_of(p, "port")
                     && str_of(o, "protocol") == str_of(p, "protocol")
             };
-            let by_name = |o: &&Value| !str_of(p, "name").is_empty() && str_of(o, "name") == str_of(p, "name");
+            let by_name = |o: &&Value| {
+                !str_of(p, "name").is_empty() && str_of(o, "name") == str_of(p, "name")
+            };
             let found = old_ports
                 .iter()
                 .find(same)
                 .or_else(|| old_ports.iter().find(by_name));
-            if let Some(np) = found.and_then(|o| int_of(o, "nodePort")).filter(|n| *n != 0) {
+            if let Some(np) = found
+                .and_then(|o| int_of(o, "nodePort"))
+                .filter(|n| *n != 0)
+            {
                 p["nodePort"] = json!(np);
             }
         }
@@ -580,7 +595,10 @@ pub fn preserve_service_allocations(obj: &mut Value, old: &Value) {
     let needs_hc = |s: &Value| {
         str_of(s, "type") == "LoadBalancer" && str_of(s, "externalTrafficPolicy") == "Local"
     };
-    if needs_hc(&old_spec) && needs_hc(spec) && int_of(spec, "healthCheckNodePort").unwrap_or(0) == 0 {
+    if needs_hc(&old_spec)
+        && needs_hc(spec)
+        && int_of(spec, "healthCheckNodePort").unwrap_or(0) == 0
+    {
         if let Some(hc) = int_of(&old_spec, "healthCheckNodePort") {
             spec["healthCheckNodePort"] = json!(hc);
         }
@@ -607,9 +625,7 @@ fn endpoint_slice(obj: &mut Value) {
 fn secret(obj: &mut Value) {
     set_default(obj, "type", json!("Opaque"));
     // stringData is a write-only convenience: it overwrites data entries and is never stored.
-    let string_data = obj
-        .as_object_mut()
-        .and_then(|m| m.remove("stringData"));
+    let string_data = obj.as_object_mut().and_then(|m| m.remove("stringData"));
     if let Some(Value::Object(entries)) = string_data {
         if entries.is_empty() {
             return;
@@ -674,10 +690,14 @@ fn limit_range(obj: &mut Value) {
             default.entry(k.clone()).or_insert_with(|| v.clone());
         }
         for (k, v) in &default {
-            default_request.entry(k.clone()).or_insert_with(|| v.clone());
+            default_request
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         for (k, v) in &min {
-            default_request.entry(k.clone()).or_insert_with(|| v.clone());
+            default_request
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         if !default.is_empty() {
             item["default"] = Value::Object(default);
@@ -993,7 +1013,11 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[0]["tolerationSeconds"], 60);
         assert_eq!(t[1]["key"], UNREACHABLE_TAINT);
-        let all = defaulted("v1", "Pod", json!({"spec": {"tolerations": [{"operator": "Exists"}]}}));
+        let all = defaulted(
+            "v1",
+            "Pod",
+            json!({"spec": {"tolerations": [{"operator": "Exists"}]}}),
+        );
         assert_eq!(all["spec"]["tolerations"].as_array().unwrap().len(), 1);
     }
 
@@ -1057,7 +1081,11 @@ mod tests {
 
     #[test]
     fn recreate_deployments_get_no_rolling_update() {
-        let d = defaulted("apps/v1", "Deployment", json!({"spec": {"strategy": {"type": "Recreate"}}}));
+        let d = defaulted(
+            "apps/v1",
+            "Deployment",
+            json!({"spec": {"strategy": {"type": "Recreate"}}}),
+        );
         assert!(d["spec"]["strategy"].get("rollingUpdate").is_none());
     }
 
@@ -1072,14 +1100,23 @@ mod tests {
         let spec = &s["spec"];
         assert_eq!(spec["replicas"], 1);
         assert_eq!(spec["podManagementPolicy"], "OrderedReady");
-        assert_eq!(spec["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        assert_eq!(
+            spec["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
         assert_eq!(spec["revisionHistoryLimit"], 10);
         assert_eq!(
             spec["persistentVolumeClaimRetentionPolicy"],
             json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
         );
-        assert_eq!(spec["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
-        assert_eq!(spec["volumeClaimTemplates"][0]["status"]["phase"], "Pending");
+        assert_eq!(
+            spec["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+            "Filesystem"
+        );
+        assert_eq!(
+            spec["volumeClaimTemplates"][0]["status"]["phase"],
+            "Pending"
+        );
     }
 
     #[test]
@@ -1143,9 +1180,13 @@ mod tests {
         assert_eq!(labels["controller-uid"], "uid-1");
         assert_eq!(labels["batch.kubernetes.io/controller-uid"], "uid-1");
         assert_eq!(&j["metadata"]["labels"], labels);
-        let mut manual = json!({"spec": {"manualSelector": true, "selector": {"matchLabels": {"a": "b"}}}});
+        let mut manual =
+            json!({"spec": {"manualSelector": true, "selector": {"matchLabels": {"a": "b"}}}});
         generate_job_selector(&mut manual, "uid-2");
-        assert_eq!(manual["spec"]["selector"], json!({"matchLabels": {"a": "b"}}));
+        assert_eq!(
+            manual["spec"]["selector"],
+            json!({"matchLabels": {"a": "b"}})
+        );
     }
 
     #[test]
@@ -1198,15 +1239,23 @@ mod tests {
         assert_eq!(spec["externalTrafficPolicy"], "Cluster");
         let lb = defaulted("v1", "Service", json!({"spec": {"type": "LoadBalancer"}}));
         assert_eq!(lb["spec"]["allocateLoadBalancerNodePorts"], true);
-        let ca = defaulted("v1", "Service", json!({"spec": {"sessionAffinity": "ClientIP"}}));
-        assert_eq!(ca["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"], 10800);
+        let ca = defaulted(
+            "v1",
+            "Service",
+            json!({"spec": {"sessionAffinity": "ClientIP"}}),
+        );
+        assert_eq!(
+            ca["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+            10800
+        );
     }
 
     #[test]
     fn service_updates_keep_allocated_addresses_and_ports() {
         let old = json!({"spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"],
             "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}});
-        let mut new = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut new =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         preserve_service_allocations(&mut new, &old);
         assert_eq!(new["spec"]["clusterIP"], "10.96.0.5");
         assert_eq!(new["spec"]["ports"][0]["nodePort"], 30080);
@@ -1229,14 +1278,28 @@ mod tests {
         let n = defaulted("v1", "Namespace", json!({"metadata": {"name": "team-a"}}));
         assert_eq!(n["spec"]["finalizers"], json!(["kubernetes"]));
         assert_eq!(n["status"]["phase"], "Active");
-        assert_eq!(n["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+        assert_eq!(
+            n["metadata"]["labels"]["kubernetes.io/metadata.name"],
+            "team-a"
+        );
     }
 
     #[test]
     fn slices_endpoints_nodes_and_limit_ranges_default() {
-        let es = defaulted("discovery.k8s.io/v1", "EndpointSlice", json!({"ports": [{"port": 80}]}));
-        assert_eq!(es["ports"][0], json!({"port": 80, "name": "", "protocol": "TCP"}));
-        let ep = defaulted("v1", "Endpoints", json!({"subsets": [{"ports": [{"port": 80}]}]}));
+        let es = defaulted(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            json!({"ports": [{"port": 80}]}),
+        );
+        assert_eq!(
+            es["ports"][0],
+            json!({"port": 80, "name": "", "protocol": "TCP"})
+        );
+        let ep = defaulted(
+            "v1",
+            "Endpoints",
+            json!({"subsets": [{"ports": [{"port": 80}]}]}),
+        );
         assert_eq!(ep["subsets"][0]["ports"][0]["protocol"], "TCP");
         let node = defaulted("v1", "Node", json!({"status": {"capacity": {"cpu": "4"}}}));
         assert_eq!(node["status"]["allocatable"], json!({"cpu": "4"}));
@@ -1246,7 +1309,10 @@ mod tests {
             json!({"spec": {"limits": [{"type": "Container", "max": {"cpu": "2"}, "min": {"memory": "64Mi"}}]}}),
         );
         assert_eq!(lr["spec"]["limits"][0]["default"], json!({"cpu": "2"}));
-        assert_eq!(lr["spec"]["limits"][0]["defaultRequest"], json!({"cpu": "2", "memory": "64Mi"}));
+        assert_eq!(
+            lr["spec"]["limits"][0]["defaultRequest"],
+            json!({"cpu": "2", "memory": "64Mi"})
+        );
     }
 
     #[test]

@@ -80,7 +80,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(kind: FieldErrorKind, field: impl Into<String>, value: Option<Value>, detail: impl Into<String>) -> Self {
+    fn new(
+        kind: FieldErrorKind,
+        field: impl Into<String>,
+        value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         FieldError {
             kind,
             field: field.into(),
@@ -94,19 +99,32 @@ impl FieldError {
         Self::new(FieldErrorKind::Required, field, None, detail)
     }
 
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(FieldErrorKind::Invalid, field, Some(value.into()), detail)
     }
 
     /// `Unsupported value: "x": supported values: "a", "b"`.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
         let detail = if supported.is_empty() {
             String::new()
         } else {
             let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
             format!("supported values: {}", quoted.join(", "))
         };
-        Self::new(FieldErrorKind::NotSupported, field, Some(value.into()), detail)
+        Self::new(
+            FieldErrorKind::NotSupported,
+            field,
+            Some(value.into()),
+            detail,
+        )
     }
 
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -323,7 +341,11 @@ pub fn go_label_selector(selector: Option<&Value>) -> String {
                     format!(
                         "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{}}}",
                         go_quote(e.get("key").and_then(Value::as_str).unwrap_or_default()),
-                        go_quote(e.get("operator").and_then(Value::as_str).unwrap_or_default()),
+                        go_quote(
+                            e.get("operator")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                        ),
                         values
                     )
                 })

@@ -33,7 +33,8 @@ const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_MAP_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_MAP_KEY_ERR: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const PERCENT_FMT: &str = "[0-9]+%";
 const PERCENT_ERR: &str =
     "a valid percent string must be a numeric string followed by an ending '%'";
@@ -101,7 +102,9 @@ fn matches_dns1123_label(s: &str) -> bool {
         return false;
     };
     let last = s.chars().last().unwrap_or(first);
-    is_lower_alnum(first) && is_lower_alnum(last) && s.chars().all(|c| is_lower_alnum(c) || c == '-')
+    is_lower_alnum(first)
+        && is_lower_alnum(last)
+        && s.chars().all(|c| is_lower_alnum(c) || c == '-')
 }
 
 fn matches_dns1123_subdomain(s: &str) -> bool {
@@ -115,8 +118,7 @@ fn matches_qualified_name(s: &str) -> bool {
     let last = s.chars().last().unwrap_or(first);
     first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
@@ -131,7 +133,11 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
             // A valid subdomain that is not a valid label can only be failing on its dots.
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -144,7 +150,11 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -159,7 +169,11 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
         && value.chars().last().is_some_and(is_lower_alnum)
         && value.chars().all(|c| is_lower_alnum(c) || c == '-');
     if !ok {
-        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -192,12 +206,19 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
-        errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LENGTH)));
+        errs.push(format!(
+            "name part {}",
+            max_len_error(QUALIFIED_NAME_MAX_LENGTH)
+        ));
     }
     if !matches_qualified_name(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -210,7 +231,11 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !value.is_empty() && !matches_qualified_name(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -281,7 +306,9 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     if port.is_empty() || !port.chars().all(|c| is_lower_alnum(c) || c == '-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     }
     if !port.chars().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -310,7 +337,11 @@ pub fn is_http_header_name(value: &str) -> Vec<String> {
     if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         Vec::new()
     } else {
-        vec![regex_error(HTTP_HEADER_ERR, HTTP_HEADER_FMT, &["X-Header-Name"])]
+        vec![regex_error(
+            HTTP_HEADER_ERR,
+            HTTP_HEADER_FMT,
+            &["X-Header-Name"],
+        )]
     }
 }
 
@@ -427,7 +458,10 @@ mod tests {
             is_dns1123_label("Web"),
             vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()]
         );
-        assert_eq!(is_dns1123_label("a.b"), vec!["must not contain dots".to_string()]);
+        assert_eq!(
+            is_dns1123_label("a.b"),
+            vec!["must not contain dots".to_string()]
+        );
     }
 
     #[test]
@@ -440,7 +474,10 @@ mod tests {
     fn qualified_names_check_prefix_and_name_parts() {
         assert!(is_qualified_name("app.kubernetes.io/name").is_empty());
         assert!(is_qualified_name("app").is_empty());
-        assert_eq!(is_qualified_name("/app"), vec!["prefix part must be non-empty".to_string()]);
+        assert_eq!(
+            is_qualified_name("/app"),
+            vec!["prefix part must be non-empty".to_string()]
+        );
         let errs = is_qualified_name("a/b/c");
         assert!(errs[0].starts_with("a qualified name must consist of"));
         let errs = is_qualified_name("bad key!");
@@ -451,7 +488,10 @@ mod tests {
     fn label_values_may_be_empty_but_not_too_long() {
         assert!(is_valid_label_value("").is_empty());
         assert!(is_valid_label_value("v1.2_3").is_empty());
-        assert_eq!(is_valid_label_value(&"x".repeat(64)), vec![max_len_error(63)]);
+        assert_eq!(
+            is_valid_label_value(&"x".repeat(64)),
+            vec![max_len_error(63)]
+        );
         assert_eq!(is_valid_label_value("-x").len(), 1);
     }
 
@@ -459,13 +499,19 @@ mod tests {
     fn config_keys_reject_slashes_and_dot_dot() {
         assert!(is_config_map_key("app.properties").is_empty());
         assert_eq!(is_config_map_key("a/b").len(), 1);
-        assert_eq!(is_config_map_key(".."), vec!["must not be '..'".to_string()]);
+        assert_eq!(
+            is_config_map_key(".."),
+            vec!["must not be '..'".to_string()]
+        );
     }
 
     #[test]
     fn port_names_follow_iana_rules() {
         assert!(is_valid_port_name("http").is_empty());
-        assert_eq!(is_valid_port_name("8080"), vec!["must contain at least one letter (a-z)".to_string()]);
+        assert_eq!(
+            is_valid_port_name("8080"),
+            vec!["must contain at least one letter (a-z)".to_string()]
+        );
         assert!(!is_valid_port_name("a--b").is_empty());
         assert!(!is_valid_port_name("http-metrics-long").is_empty());
     }
@@ -485,7 +531,10 @@ mod tests {
 
     #[test]
     fn path_segment_names_forbid_slashes() {
-        assert_eq!(is_valid_path_segment_name("..", false), vec!["may not be '..'".to_string()]);
+        assert_eq!(
+            is_valid_path_segment_name("..", false),
+            vec!["may not be '..'".to_string()]
+        );
         assert_eq!(is_valid_path_segment_name("a/b%", false).len(), 2);
     }
 

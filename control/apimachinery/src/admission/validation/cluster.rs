@@ -66,7 +66,8 @@ pub(super) fn node(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         if !unique.insert((effect, key)) {
             errs.push(
-                FieldError::duplicate(p, taint.clone()).with_detail("taints must be unique by key and effect pair"),
+                FieldError::duplicate(p, taint.clone())
+                    .with_detail("taints must be unique by key and effect pair"),
             );
         }
     }
@@ -89,7 +90,10 @@ pub(super) fn node(v: &Validator, errs: &mut Vec<FieldError>) {
         }
     }
     if cidrs.len() > 1 {
-        let v6 = cidrs.iter().filter(|c| c.as_str().unwrap_or("").contains(':')).count();
+        let v6 = cidrs
+            .iter()
+            .filter(|c| c.as_str().unwrap_or("").contains(':'))
+            .count();
         if cidrs.len() > 2 || v6 != 1 {
             errs.push(FieldError::invalid(
                 cidr_path.clone(),
@@ -114,7 +118,10 @@ pub(super) fn node(v: &Validator, errs: &mut Vec<FieldError>) {
             ));
         }
         if str_of(old, "externalID") != str_of(spec, "externalID") {
-            errs.push(FieldError::forbidden(Path::new("spec").child("externalID"), "may not be updated"));
+            errs.push(FieldError::forbidden(
+                Path::new("spec").child("externalID"),
+                "may not be updated",
+            ));
         }
     }
 }
@@ -125,7 +132,13 @@ pub(super) fn event(v: &Validator, errs: &mut Vec<FieldError>) {
     let ns = v.obj["metadata"]["namespace"].as_str().unwrap_or("");
     let involved_ns = str_of(&obj["involvedObject"], "namespace");
     let involved_path = Path::new("involvedObject").child("namespace");
-    let mismatch = || FieldError::invalid(involved_path.clone(), involved_ns, "does not match event.namespace");
+    let mismatch = || {
+        FieldError::invalid(
+            involved_path.clone(),
+            involved_ns,
+            "does not match event.namespace",
+        )
+    };
     if str_of(obj, "eventTime").is_empty() {
         if involved_ns.is_empty() {
             if !ns.is_empty() && ns != "default" {
@@ -151,11 +164,19 @@ pub(super) fn event(v: &Validator, errs: &mut Vec<FieldError>) {
                 errs.push(FieldError::required(key, ""));
             }
             if value.len() > limit {
-                errs.push(FieldError::invalid(key, "", format!("can have at most {limit} characters")));
+                errs.push(FieldError::invalid(
+                    key,
+                    "",
+                    format!("can have at most {limit} characters"),
+                ));
             }
         }
         if str_of(obj, "message").len() > 1024 {
-            errs.push(FieldError::invalid("message", "", "can have at most 1024 characters"));
+            errs.push(FieldError::invalid(
+                "message",
+                "",
+                "can have at most 1024 characters",
+            ));
         }
     }
     for msg in is_dns1123_subdomain(ns) {
@@ -170,12 +191,20 @@ pub(super) fn lease(v: &Validator, errs: &mut Vec<FieldError>) {
     let path = Path::new("spec");
     if let Some(d) = int_of(spec, "leaseDurationSeconds") {
         if d <= 0 {
-            errs.push(FieldError::invalid(path.child("leaseDurationSeconds"), d, "must be greater than 0"));
+            errs.push(FieldError::invalid(
+                path.child("leaseDurationSeconds"),
+                d,
+                "must be greater than 0",
+            ));
         }
     }
     if let Some(t) = int_of(spec, "leaseTransitions") {
         if t < 0 {
-            errs.push(FieldError::invalid(path.child("leaseTransitions"), t, IS_NEGATIVE));
+            errs.push(FieldError::invalid(
+                path.child("leaseTransitions"),
+                t,
+                IS_NEGATIVE,
+            ));
         }
     }
 }
@@ -211,26 +240,45 @@ fn is_standard_quota_resource(name: &str) -> bool {
         "services.nodeports",
         "services.loadbalancers",
     ];
-    STANDARD.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+    STANDARD.contains(&name)
+        || name.starts_with("hugepages-")
+        || name.starts_with("requests.hugepages-")
 }
 
 fn scope_valid_for(scope: &str, resource: &str) -> bool {
-    const POD_COMPUTE: &[&str] = &["cpu", "limits.cpu", "limits.memory", "memory", "requests.cpu", "requests.memory"];
+    const POD_COMPUTE: &[&str] = &[
+        "cpu",
+        "limits.cpu",
+        "limits.memory",
+        "memory",
+        "requests.cpu",
+        "requests.memory",
+    ];
     match scope {
-        "Terminating" | "NotTerminating" | "NotBestEffort" | "PriorityClass" | "CrossNamespacePodAffinity" => {
-            resource == "pods" || POD_COMPUTE.contains(&resource)
-        }
+        "Terminating"
+        | "NotTerminating"
+        | "NotBestEffort"
+        | "PriorityClass"
+        | "CrossNamespacePodAffinity" => resource == "pods" || POD_COMPUTE.contains(&resource),
         "BestEffort" => resource == "pods",
         _ => true,
     }
 }
 
-fn quota_resources(map: Option<&serde_json::Map<String, Value>>, path: &Path, errs: &mut Vec<FieldError>) {
+fn quota_resources(
+    map: Option<&serde_json::Map<String, Value>>,
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) {
     for (name, q) in map.into_iter().flatten() {
         let p = path.key(name);
         resource_name(name, &p, errs);
         if !name.contains('/') && !is_standard_quota_resource(name) {
-            errs.push(FieldError::invalid(p.clone(), name.as_str(), "must be a standard resource for quota"));
+            errs.push(FieldError::invalid(
+                p.clone(),
+                name.as_str(),
+                "must be a standard resource for quota",
+            ));
         }
         quantity_value(name, q, &p, errs);
     }
@@ -243,12 +291,18 @@ pub(super) fn resource_quota(v: &Validator, errs: &mut Vec<FieldError>) {
     quota_resources(obj_of(spec, "hard"), &path.child("hard"), errs);
     let scopes = arr_of(spec, "scopes");
     let scope_path = path.child("scopes");
-    let hard: Vec<&String> = obj_of(spec, "hard").map(|m| m.keys().collect()).unwrap_or_default();
+    let hard: Vec<&String> = obj_of(spec, "hard")
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
     let mut seen = HashSet::new();
     for scope in scopes {
         let scope = scope.as_str().unwrap_or("");
         if !QUOTA_SCOPES.contains(&scope) {
-            errs.push(FieldError::invalid(scope_path.clone(), Value::Array(scopes.to_vec()), "unsupported scope"));
+            errs.push(FieldError::invalid(
+                scope_path.clone(),
+                Value::Array(scopes.to_vec()),
+                "unsupported scope",
+            ));
         }
         for resource in &hard {
             if is_standard_quota_resource(resource) && !scope_valid_for(scope, resource) {
@@ -261,9 +315,16 @@ pub(super) fn resource_quota(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         seen.insert(scope);
     }
-    for (a, b) in [("BestEffort", "NotBestEffort"), ("Terminating", "NotTerminating")] {
+    for (a, b) in [
+        ("BestEffort", "NotBestEffort"),
+        ("Terminating", "NotTerminating"),
+    ] {
         if seen.contains(a) && seen.contains(b) {
-            errs.push(FieldError::invalid(scope_path.clone(), Value::Array(scopes.to_vec()), "conflicting scopes"));
+            errs.push(FieldError::invalid(
+                scope_path.clone(),
+                Value::Array(scopes.to_vec()),
+                "conflicting scopes",
+            ));
         }
     }
     if let Some(selector) = spec.get("scopeSelector").filter(|s| s.is_object()) {
@@ -271,7 +332,11 @@ pub(super) fn resource_quota(v: &Validator, errs: &mut Vec<FieldError>) {
         for req in arr_of(selector, "matchExpressions") {
             let scope = str_of(req, "scopeName");
             if !QUOTA_SCOPES.contains(&scope) {
-                errs.push(FieldError::invalid(mp.child("scopeName"), scope, "unsupported scope"));
+                errs.push(FieldError::invalid(
+                    mp.child("scopeName"),
+                    scope,
+                    "unsupported scope",
+                ));
             }
             let op = str_of(req, "operator");
             if scope != "PriorityClass" && QUOTA_SCOPES.contains(&scope) && op != "Exists" {
@@ -300,18 +365,37 @@ pub(super) fn resource_quota(v: &Validator, errs: &mut Vec<FieldError>) {
                         ));
                     }
                 }
-                other => errs.push(FieldError::invalid(mp.child("operator"), other, "not a valid selector operator")),
+                other => errs.push(FieldError::invalid(
+                    mp.child("operator"),
+                    other,
+                    "not a valid selector operator",
+                )),
             }
         }
     }
     let status = &v.obj["status"];
-    quota_resources(obj_of(status, "hard"), &Path::new("status").child("hard"), errs);
-    quota_resources(obj_of(status, "used"), &Path::new("status").child("used"), errs);
+    quota_resources(
+        obj_of(status, "hard"),
+        &Path::new("status").child("hard"),
+        errs,
+    );
+    quota_resources(
+        obj_of(status, "used"),
+        &Path::new("status").child("used"),
+        errs,
+    );
     if let Some(old) = v.old_spec() {
-        let old_scopes: HashSet<&str> = arr_of(old, "scopes").iter().filter_map(Value::as_str).collect();
+        let old_scopes: HashSet<&str> = arr_of(old, "scopes")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         let new_scopes: HashSet<&str> = scopes.iter().filter_map(Value::as_str).collect();
         if old_scopes != new_scopes {
-            errs.push(FieldError::invalid(scope_path, Value::Array(scopes.to_vec()), "field is immutable"));
+            errs.push(FieldError::invalid(
+                scope_path,
+                Value::Array(scopes.to_vec()),
+                "field is immutable",
+            ));
         }
     }
 }
@@ -338,8 +422,13 @@ pub(super) fn limit_range(v: &Validator, errs: &mut Vec<FieldError>) {
             for msg in type_errors {
                 errs.push(FieldError::invalid(p.child("type"), ty, msg));
             }
-        } else if !ty.contains('/') && !matches!(ty, "Pod" | "Container" | "PersistentVolumeClaim") {
-            errs.push(FieldError::invalid(p.child("type"), ty, "must be a standard limit type or fully qualified"));
+        } else if !ty.contains('/') && !matches!(ty, "Pod" | "Container" | "PersistentVolumeClaim")
+        {
+            errs.push(FieldError::invalid(
+                p.child("type"),
+                ty,
+                "must be a standard limit type or fully qualified",
+            ));
         }
         if !types.insert(ty) {
             errs.push(FieldError::duplicate(p.child("type"), ty));
@@ -367,10 +456,16 @@ pub(super) fn limit_range(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         if ty == "Pod" {
             if !default.is_empty() {
-                errs.push(FieldError::forbidden(p.child("default"), "may not be specified when `type` is 'Pod'"));
+                errs.push(FieldError::forbidden(
+                    p.child("default"),
+                    "may not be specified when `type` is 'Pod'",
+                ));
             }
             if !default_request.is_empty() {
-                errs.push(FieldError::forbidden(p.child("defaultRequest"), "may not be specified when `type` is 'Pod'"));
+                errs.push(FieldError::forbidden(
+                    p.child("defaultRequest"),
+                    "may not be specified when `type` is 'Pod'",
+                ));
             }
         } else {
             for (sec, map) in [("default", &default), ("defaultRequest", &default_request)] {
@@ -382,7 +477,10 @@ pub(super) fn limit_range(v: &Validator, errs: &mut Vec<FieldError>) {
                 }
             }
         }
-        if ty == "PersistentVolumeClaim" && !min.contains_key("storage") && !max.contains_key("storage") {
+        if ty == "PersistentVolumeClaim"
+            && !min.contains_key("storage")
+            && !max.contains_key("storage")
+        {
             errs.push(FieldError::required(
                 p.child("limits"),
                 "either minimum or maximum storage value is required, but neither was provided",
@@ -395,44 +493,101 @@ pub(super) fn limit_range(v: &Validator, errs: &mut Vec<FieldError>) {
             }
         }
         for k in &keys {
-            let get = |m: &serde_json::Map<String, Value>| m.get(k).and_then(|v| q(v).map(|q| (v.clone(), q)));
+            let get = |m: &serde_json::Map<String, Value>| {
+                m.get(k).and_then(|v| q(v).map(|q| (v.clone(), q)))
+            };
             let (mn, mx) = (get(&min), get(&max));
-            let (df, dr) = (get(&default), if ty == "Pod" { None } else { get(&default_request) });
+            let (df, dr) = (
+                get(&default),
+                if ty == "Pod" {
+                    None
+                } else {
+                    get(&default_request)
+                },
+            );
             let rt = get(&ratio);
             let s = |v: &Value| quantity::display(v);
             if let (Some((mnv, mnq)), Some((mxv, mxq))) = (&mn, &mx) {
                 if mnq > mxq {
-                    errs.push(quantity_error(p.child("min").key(k), mnv, format!("min value {} is greater than max value {}", s(mnv), s(mxv))));
+                    errs.push(quantity_error(
+                        p.child("min").key(k),
+                        mnv,
+                        format!("min value {} is greater than max value {}", s(mnv), s(mxv)),
+                    ));
                 }
             }
             if let (Some((drv, drq)), Some((mnv, mnq))) = (&dr, &mn) {
                 if mnq > drq {
-                    errs.push(quantity_error(p.child("defaultRequest").key(k), drv, format!("min value {} is greater than default request value {}", s(mnv), s(drv))));
+                    errs.push(quantity_error(
+                        p.child("defaultRequest").key(k),
+                        drv,
+                        format!(
+                            "min value {} is greater than default request value {}",
+                            s(mnv),
+                            s(drv)
+                        ),
+                    ));
                 }
             }
             if let (Some((drv, drq)), Some((mxv, mxq))) = (&dr, &mx) {
                 if drq > mxq {
-                    errs.push(quantity_error(p.child("defaultRequest").key(k), drv, format!("default request value {} is greater than max value {}", s(drv), s(mxv))));
+                    errs.push(quantity_error(
+                        p.child("defaultRequest").key(k),
+                        drv,
+                        format!(
+                            "default request value {} is greater than max value {}",
+                            s(drv),
+                            s(mxv)
+                        ),
+                    ));
                 }
             }
             if let (Some((drv, drq)), Some((dfv, dfq))) = (&dr, &df) {
                 if drq > dfq {
-                    errs.push(quantity_error(p.child("defaultRequest").key(k), drv, format!("default request value {} is greater than default limit value {}", s(drv), s(dfv))));
+                    errs.push(quantity_error(
+                        p.child("defaultRequest").key(k),
+                        drv,
+                        format!(
+                            "default request value {} is greater than default limit value {}",
+                            s(drv),
+                            s(dfv)
+                        ),
+                    ));
                 }
             }
             if let (Some((dfv, dfq)), Some((mnv, mnq))) = (&df, &mn) {
                 if mnq > dfq {
-                    errs.push(quantity_error(p.child("default").key(k), mnv, format!("min value {} is greater than default value {}", s(mnv), s(dfv))));
+                    errs.push(quantity_error(
+                        p.child("default").key(k),
+                        mnv,
+                        format!(
+                            "min value {} is greater than default value {}",
+                            s(mnv),
+                            s(dfv)
+                        ),
+                    ));
                 }
             }
             if let (Some((dfv, dfq)), Some((mxv, mxq))) = (&df, &mx) {
                 if dfq > mxq {
-                    errs.push(quantity_error(p.child("default").key(k), mxv, format!("default value {} is greater than max value {}", s(dfv), s(mxv))));
+                    errs.push(quantity_error(
+                        p.child("default").key(k),
+                        mxv,
+                        format!(
+                            "default value {} is greater than max value {}",
+                            s(dfv),
+                            s(mxv)
+                        ),
+                    ));
                 }
             }
             if let Some((rv, rq)) = &rt {
                 if rq.nanos < 1_000_000_000 {
-                    errs.push(quantity_error(p.child("maxLimitRequestRatio").key(k), rv, format!("ratio {} is less than 1", s(rv))));
+                    errs.push(quantity_error(
+                        p.child("maxLimitRequestRatio").key(k),
+                        rv,
+                        format!("ratio {} is less than 1", s(rv)),
+                    ));
                 }
                 if let (Some((_, mnq)), Some((_, mxq))) = (&mn, &mx) {
                     if mnq.nanos > 0 {
@@ -455,7 +610,11 @@ pub(super) fn limit_range(v: &Validator, errs: &mut Vec<FieldError>) {
                     errs.push(quantity_error(
                         p.child("defaultRequest").key(k),
                         drv,
-                        format!("default value {} must equal to defaultRequest value {} in {k}", s(dfv), s(drv)),
+                        format!(
+                            "default value {} must equal to defaultRequest value {} in {k}",
+                            s(dfv),
+                            s(drv)
+                        ),
                     ));
                 }
             }
@@ -503,8 +662,12 @@ pub(super) fn csr(v: &Validator, errs: &mut Vec<FieldError>) {
         .map(|(ty, _)| ty.to_string());
     if first_block.as_deref() != Some("CERTIFICATE REQUEST") {
         errs.push(
-            FieldError::invalid(path.child("request"), request, "PEM block type must be CERTIFICATE REQUEST")
-                .with_repr("[]byte{...}"),
+            FieldError::invalid(
+                path.child("request"),
+                request,
+                "PEM block type must be CERTIFICATE REQUEST",
+            )
+            .with_repr("[]byte{...}"),
         );
     }
     let usages = arr_of(spec, "usages");
@@ -515,7 +678,11 @@ pub(super) fn csr(v: &Validator, errs: &mut Vec<FieldError>) {
     for (i, u) in usages.iter().enumerate() {
         let u = u.as_str().unwrap_or("");
         if !CSR_USAGES.contains(&u) {
-            errs.push(FieldError::not_supported(path.child("usages").index(i), u, CSR_USAGES));
+            errs.push(FieldError::not_supported(
+                path.child("usages").index(i),
+                u,
+                CSR_USAGES,
+            ));
         }
     }
     for (i, u) in usages.iter().enumerate() {
@@ -545,7 +712,12 @@ pub(super) fn csr(v: &Validator, errs: &mut Vec<FieldError>) {
     }
     if let Some(old) = v.old_spec() {
         // The request is what gets signed; it never changes.
-        immutable(spec.get("request"), old.get("request"), &path.child("request"), errs);
+        immutable(
+            spec.get("request"),
+            old.get("request"),
+            &path.child("request"),
+            errs,
+        );
     }
 }
 
@@ -566,26 +738,41 @@ fn signer_name(name: &str, path: &Path, errs: &mut Vec<FieldError>) {
     }
     let (domain, rest) = (segments[0], segments[1]);
     if domain.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
-        errs.push(FieldError::too_long(path.clone(), DNS1123_SUBDOMAIN_MAX_LENGTH));
+        errs.push(FieldError::too_long(
+            path.clone(),
+            DNS1123_SUBDOMAIN_MAX_LENGTH,
+        ));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     for label in &labels {
         let msgs = is_dns1123_label(label);
         if !msgs.is_empty() {
             for msg in msgs {
-                errs.push(FieldError::invalid(path.clone(), domain, format!("validating label {label:?}: {msg}")));
+                errs.push(FieldError::invalid(
+                    path.clone(),
+                    domain,
+                    format!("validating label {label:?}: {msg}"),
+                ));
             }
             break;
         }
     }
     if labels.len() < 2 {
-        errs.push(FieldError::invalid(path.clone(), domain, "should be a domain with at least two segments separated by dots"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            domain,
+            "should be a domain with at least two segments separated by dots",
+        ));
     }
     for component in rest.split('.') {
         let msgs = is_dns1123_subdomain(component);
         if !msgs.is_empty() {
             for msg in msgs {
-                errs.push(FieldError::invalid(path.clone(), rest, format!("validating component {component:?}: {msg}")));
+                errs.push(FieldError::invalid(
+                    path.clone(),
+                    rest,
+                    format!("validating component {component:?}: {msg}"),
+                ));
             }
             break;
         }

@@ -48,7 +48,11 @@ pub(super) fn config_map(v: &Validator, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::invalid(data_path.key(key), key.as_str(), msg));
         }
         if binary.is_some_and(|b| b.contains_key(key)) {
-            errs.push(FieldError::invalid(data_path.key(key), key.as_str(), "duplicate of key present in binaryData"));
+            errs.push(FieldError::invalid(
+                data_path.key(key),
+                key.as_str(),
+                "duplicate of key present in binaryData",
+            ));
         }
         total += value.as_str().map_or(0, str::len);
     }
@@ -114,8 +118,13 @@ pub(super) fn secret(v: &Validator, errs: &mut Vec<FieldError>) {
                 None => required(key, errs),
                 Some(value) => {
                     let bytes = value.as_str().and_then(base64_decode).unwrap_or_default();
-                    if let Err(e) = serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes) {
-                        errs.push(FieldError::invalid(data_path.key(key), "<secret contents redacted>", e.to_string()));
+                    if let Err(e) = serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes)
+                    {
+                        errs.push(FieldError::invalid(
+                            data_path.key(key),
+                            "<secret contents redacted>",
+                            e.to_string(),
+                        ));
                     }
                 }
             }

@@ -6,7 +6,9 @@
 //! `/step`. Descriptors `@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`,
 //! `@hourly` and `@every <duration>` are accepted too.
 
-const MONTHS: &[&str] = &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
 struct Bounds {
@@ -17,11 +19,36 @@ struct Bounds {
     names_start: u64,
 }
 
-const MINUTES: Bounds = Bounds { min: 0, max: 59, names: &[], names_start: 0 };
-const HOURS: Bounds = Bounds { min: 0, max: 23, names: &[], names_start: 0 };
-const DOM: Bounds = Bounds { min: 1, max: 31, names: &[], names_start: 0 };
-const MONTH: Bounds = Bounds { min: 1, max: 12, names: MONTHS, names_start: 1 };
-const DOW: Bounds = Bounds { min: 0, max: 6, names: DAYS, names_start: 0 };
+const MINUTES: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+    names_start: 0,
+};
+const HOURS: Bounds = Bounds {
+    min: 0,
+    max: 23,
+    names: &[],
+    names_start: 0,
+};
+const DOM: Bounds = Bounds {
+    min: 1,
+    max: 31,
+    names: &[],
+    names_start: 0,
+};
+const MONTH: Bounds = Bounds {
+    min: 1,
+    max: 12,
+    names: MONTHS,
+    names_start: 1,
+};
+const DOW: Bounds = Bounds {
+    min: 0,
+    max: 6,
+    names: DAYS,
+    names_start: 0,
+};
 
 /// Checks a CronJob schedule; the error is the message Kubernetes puts after the value.
 pub fn validate_cron_schedule(spec: &str) -> Result<(), String> {
@@ -32,7 +59,10 @@ pub fn validate_cron_schedule(spec: &str) -> Result<(), String> {
     if spec.starts_with("TZ=") || spec.starts_with("CRON_TZ=") {
         // The zone itself is validated by the TZ rule; skip past it to the schedule.
         let Some(i) = spec.find(' ') else {
-            return Err(format!("provided bad location {}: unknown time zone", &spec[spec.find('=').unwrap_or(0) + 1..]));
+            return Err(format!(
+                "provided bad location {}: unknown time zone",
+                &spec[spec.find('=').unwrap_or(0) + 1..]
+            ));
         };
         spec = spec[i..].trim();
     }
@@ -57,7 +87,9 @@ pub fn validate_cron_schedule(spec: &str) -> Result<(), String> {
 
 fn descriptor(spec: &str) -> Result<(), String> {
     match spec {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => Ok(()),
+        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
+            Ok(())
+        }
         _ => match spec.strip_prefix("@every ") {
             Some(d) => go_duration(d)
                 .map(|_| ())
@@ -94,13 +126,21 @@ fn range(expr: &str, r: &Bounds) -> Result<(), String> {
         _ => return Err(format!("too many slashes: {expr}")),
     };
     if start < r.min {
-        return Err(format!("beginning of range ({start}) below minimum ({}): {expr}", r.min));
+        return Err(format!(
+            "beginning of range ({start}) below minimum ({}): {expr}",
+            r.min
+        ));
     }
     if end > r.max {
-        return Err(format!("end of range ({end}) above maximum ({}): {expr}", r.max));
+        return Err(format!(
+            "end of range ({end}) above maximum ({}): {expr}",
+            r.max
+        ));
     }
     if start > end {
-        return Err(format!("beginning of range ({start}) beyond end of range ({end}): {expr}"));
+        return Err(format!(
+            "beginning of range ({start}) beyond end of range ({end}): {expr}"
+        ));
     }
     if step == 0 {
         return Err(format!("step of range should be a positive number: {expr}"));
@@ -124,7 +164,9 @@ fn must_parse_int(expr: &str) -> Result<u64, String> {
         ));
     }
     let n: i64 = expr.parse().map_err(|_| {
-        format!("failed to parse int from {expr}: strconv.Atoi: parsing \"{expr}\": value out of range")
+        format!(
+            "failed to parse int from {expr}: strconv.Atoi: parsing \"{expr}\": value out of range"
+        )
     })?;
     if n < 0 {
         return Err(format!("negative number ({n}) not allowed: {expr}"));
@@ -165,7 +207,11 @@ fn go_duration(s: &str) -> Result<f64, String> {
             "m" => 60e9,
             "h" => 3600e9,
             "" => return Err(format!("time: missing unit in duration \"{s}\"")),
-            other => return Err(format!("time: unknown unit \"{other}\" in duration \"{s}\"")),
+            other => {
+                return Err(format!(
+                    "time: unknown unit \"{other}\" in duration \"{s}\""
+                ))
+            }
         };
         total += value * nanos;
         rest = &rest[unit_len..];
@@ -230,13 +276,18 @@ mod tests {
     fn unknown_names_and_descriptors_fail() {
         assert_eq!(
             validate_cron_schedule("* * * FOO *"),
-            Err("failed to parse int from FOO: strconv.Atoi: parsing \"FOO\": invalid syntax".to_string())
+            Err(
+                "failed to parse int from FOO: strconv.Atoi: parsing \"FOO\": invalid syntax"
+                    .to_string()
+            )
         );
         assert_eq!(
             validate_cron_schedule("@fortnightly"),
             Err("unrecognized descriptor: @fortnightly".to_string())
         );
         assert!(validate_cron_schedule("@every 5x").is_err());
-        assert!(validate_cron_schedule("1-2-3 * * * *").unwrap_err().starts_with("too many hyphens"));
+        assert!(validate_cron_schedule("1-2-3 * * * *")
+            .unwrap_err()
+            .starts_with("too many hyphens"));
     }
 }

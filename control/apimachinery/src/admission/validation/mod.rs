@@ -37,11 +37,7 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Fi
     if let Some(old) = old {
         object_meta_update(&obj["metadata"], &old["metadata"], &mut errs);
     }
-    let v = Validator {
-        resource,
-        obj,
-        old,
-    };
+    let v = Validator { resource, obj, old };
     match (resource.group, resource.kind) {
         ("", "Namespace") => cluster::namespace(&v, &mut errs),
         ("", "Pod") => pod::pod(&v, &mut errs),
@@ -186,7 +182,11 @@ pub(crate) fn object_meta(
     let generate_name = str_of(meta, "generateName");
     if !generate_name.is_empty() {
         for msg in rule.check(generate_name, true) {
-            errs.push(FieldError::invalid(path.child("generateName"), generate_name, msg));
+            errs.push(FieldError::invalid(
+                path.child("generateName"),
+                generate_name,
+                msg,
+            ));
         }
     }
     let name = str_of(meta, "name");
@@ -218,7 +218,11 @@ pub(crate) fn object_meta(
     nonnegative(meta, "generation", &path.child("generation"), errs);
     labels(meta.get("labels"), &path.child("labels"), errs);
     annotations(meta.get("annotations"), &path.child("annotations"), errs);
-    owner_references(arr_of(meta, "ownerReferences"), &path.child("ownerReferences"), errs);
+    owner_references(
+        arr_of(meta, "ownerReferences"),
+        &path.child("ownerReferences"),
+        errs,
+    );
     finalizers(arr_of(meta, "finalizers"), &path.child("finalizers"), errs);
 }
 
@@ -236,7 +240,11 @@ fn owner_references(refs: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
         }
         for key in ["kind", "name", "uid"] {
             if str_of(r, key).is_empty() {
-                errs.push(FieldError::invalid(path.child(key), "", "must not be empty"));
+                errs.push(FieldError::invalid(
+                    path.child(key),
+                    "",
+                    "must not be empty",
+                ));
             }
         }
         if api_version == "v1" && str_of(r, "kind") == "Event" {
@@ -305,7 +313,11 @@ fn object_meta_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     }
     for key in ["name", "namespace"] {
         if str_of(new, key) != str_of(old, key) {
-            errs.push(FieldError::invalid(path.child(key), str_of(new, key), FIELD_IMMUTABLE));
+            errs.push(FieldError::invalid(
+                path.child(key),
+                str_of(new, key),
+                FIELD_IMMUTABLE,
+            ));
         }
     }
     // Left empty, these are the server's to copy from the stored object.
@@ -317,11 +329,18 @@ fn object_meta_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     }
     if let Some(n) = int_of(new, "deletionGracePeriodSeconds") {
         if Some(n) != int_of(old, "deletionGracePeriodSeconds") {
-            errs.push(FieldError::invalid(path.child("deletionGracePeriodSeconds"), n, FIELD_IMMUTABLE));
+            errs.push(FieldError::invalid(
+                path.child("deletionGracePeriodSeconds"),
+                n,
+                FIELD_IMMUTABLE,
+            ));
         }
     }
     if !str_of(old, "deletionTimestamp").is_empty() {
-        let old_f: Vec<&str> = arr_of(old, "finalizers").iter().filter_map(Value::as_str).collect();
+        let old_f: Vec<&str> = arr_of(old, "finalizers")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         let extra: Vec<&str> = arr_of(new, "finalizers")
             .iter()
             .filter_map(Value::as_str)
@@ -371,7 +390,10 @@ pub(crate) fn annotations(map: Option<&Value>, path: &Path, errs: &mut Vec<Field
         total += k.len() + v.as_str().map_or(0, str::len);
     }
     if total > TOTAL_ANNOTATION_SIZE_LIMIT {
-        errs.push(FieldError::too_long(path.clone(), TOTAL_ANNOTATION_SIZE_LIMIT));
+        errs.push(FieldError::too_long(
+            path.clone(),
+            TOTAL_ANNOTATION_SIZE_LIMIT,
+        ));
     }
 }
 
@@ -522,7 +544,12 @@ pub(crate) fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
 }
 
 /// `field is immutable` when `new` differs from `old`.
-pub(crate) fn immutable(new: Option<&Value>, old: Option<&Value>, path: &Path, errs: &mut Vec<FieldError>) {
+pub(crate) fn immutable(
+    new: Option<&Value>,
+    old: Option<&Value>,
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) {
     if !same(new, old) {
         errs.push(FieldError::invalid(
             path.clone(),
@@ -543,7 +570,11 @@ pub(crate) fn diff(type_name: &str, old: &Value, new: &Value) -> String {
                 let mut keys: Vec<&String> = x.keys().collect();
                 keys.extend(y.keys().filter(|k| !x.contains_key(*k)));
                 for k in keys {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(&p, x.get(k), y.get(k), out);
                 }
             }

@@ -6,9 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{
-    annotations, diff, labels, nonnegative, same, NameRule, Path, Validator, IS_NEGATIVE,
-};
+use super::{annotations, diff, labels, nonnegative, same, NameRule, Path, Validator, IS_NEGATIVE};
 use crate::admission::defaults::volume_sources;
 use crate::admission::field::FieldError;
 use crate::admission::json::{arr_of, bool_of, has, int_of, obj_of, str_of};
@@ -76,8 +74,7 @@ pub(super) fn pod(v: &Validator, errs: &mut Vec<FieldError>) {
                     "cannot be set on create",
                 ));
             }
-            if !str_of(spec, "nodeName").is_empty() && !arr_of(spec, "schedulingGates").is_empty()
-            {
+            if !str_of(spec, "nodeName").is_empty() && !arr_of(spec, "schedulingGates").is_empty() {
                 errs.push(FieldError::forbidden(
                     spec_path.child("nodeName"),
                     "cannot be set until all schedulingGates have been cleared",
@@ -105,18 +102,32 @@ fn pod_update(spec: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         }
         for (i, c) in new_list.iter().enumerate() {
             if str_of(c, "image").is_empty() {
-                errs.push(FieldError::required(path.child(list).index(i).child("image"), ""));
+                errs.push(FieldError::required(
+                    path.child(list).index(i).child("image"),
+                    "",
+                ));
             }
         }
     }
     let ads = path.child("activeDeadlineSeconds");
-    match (int_of(spec, "activeDeadlineSeconds"), int_of(old, "activeDeadlineSeconds")) {
+    match (
+        int_of(spec, "activeDeadlineSeconds"),
+        int_of(old, "activeDeadlineSeconds"),
+    ) {
         (Some(n), _) if !(0..=MAX_INT32).contains(&n) => {
-            errs.push(FieldError::invalid(ads, n, inclusive_range_error(0, MAX_INT32)));
+            errs.push(FieldError::invalid(
+                ads,
+                n,
+                inclusive_range_error(0, MAX_INT32),
+            ));
             return;
         }
         (Some(n), Some(o)) if o < n => {
-            errs.push(FieldError::invalid(ads, n, "must be less than or equal to previous value"));
+            errs.push(FieldError::invalid(
+                ads,
+                n,
+                "must be less than or equal to previous value",
+            ));
             return;
         }
         (None, Some(_)) => errs.push(FieldError::invalid(
@@ -182,8 +193,13 @@ fn pod_update(spec: &Value, old: &Value, errs: &mut Vec<FieldError>) {
             };
         }
         let old_grace = int_of(old, "terminationGracePeriodSeconds");
-        if old_grace.is_some_and(|g| g < 0) && int_of(spec, "terminationGracePeriodSeconds") == Some(1) {
-            m.insert("terminationGracePeriodSeconds".into(), old["terminationGracePeriodSeconds"].clone());
+        if old_grace.is_some_and(|g| g < 0)
+            && int_of(spec, "terminationGracePeriodSeconds") == Some(1)
+        {
+            m.insert(
+                "terminationGracePeriodSeconds".into(),
+                old["terminationGracePeriodSeconds"].clone(),
+            );
         }
     }
     if !same(Some(&munged), Some(old)) {
@@ -200,12 +216,23 @@ fn pod_update(spec: &Value, old: &Value, errs: &mut Vec<FieldError>) {
 /// ValidatePodTemplateSpec: labels and annotations of the template, its pod spec, and no
 /// ephemeral containers. `extra_volumes` are names the containers may mount besides the pod's
 /// volumes (a StatefulSet's claim templates).
-pub(crate) fn pod_template(template: &Value, path: &Path, extra_volumes: &[String], errs: &mut Vec<FieldError>) {
+pub(crate) fn pod_template(
+    template: &Value,
+    path: &Path,
+    extra_volumes: &[String],
+    errs: &mut Vec<FieldError>,
+) {
     let meta = &template["metadata"];
     labels(meta.get("labels"), &path.child("labels"), errs);
     annotations(meta.get("annotations"), &path.child("annotations"), errs);
     let spec = &template["spec"];
-    pod_spec(spec, &path.child("spec"), SpecOf::Template, extra_volumes, errs);
+    pod_spec(
+        spec,
+        &path.child("spec"),
+        SpecOf::Template,
+        extra_volumes,
+        errs,
+    );
     if !arr_of(spec, "ephemeralContainers").is_empty() {
         errs.push(FieldError::forbidden(
             path.child("spec").child("ephemeralContainers"),
@@ -223,7 +250,10 @@ pub(crate) fn pod_spec(
     errs: &mut Vec<FieldError>,
 ) {
     if !has(spec, "terminationGracePeriodSeconds") {
-        errs.push(FieldError::required(path.child("terminationGracePeriodSeconds"), ""));
+        errs.push(FieldError::required(
+            path.child("terminationGracePeriodSeconds"),
+            "",
+        ));
     }
     let grace = int_of(spec, "terminationGracePeriodSeconds");
     let mut vols = volumes(arr_of(spec, "volumes"), &path.child("volumes"), errs);
@@ -246,13 +276,21 @@ pub(crate) fn pod_spec(
         errs,
     );
     labels(spec.get("nodeSelector"), &path.child("nodeSelector"), errs);
-    pod_security_context(&spec["securityContext"], &path.child("securityContext"), errs);
+    pod_security_context(
+        &spec["securityContext"],
+        &path.child("securityContext"),
+        errs,
+    );
     affinity(&spec["affinity"], &path.child("affinity"), errs);
     dns_config(spec, &path.child("dnsConfig"), errs);
     for (i, gate) in arr_of(spec, "readinessGates").iter().enumerate() {
         let t = str_of(gate, "conditionType");
         for msg in is_qualified_name(t) {
-            errs.push(FieldError::invalid(path.child("readinessGates").index(i).child("conditionType"), t, msg));
+            errs.push(FieldError::invalid(
+                path.child("readinessGates").index(i).child("conditionType"),
+                t,
+                msg,
+            ));
         }
     }
     let mut gates = HashSet::new();
@@ -266,8 +304,16 @@ pub(crate) fn pod_spec(
             errs.push(FieldError::duplicate(p, name));
         }
     }
-    topology_spread(arr_of(spec, "topologySpreadConstraints"), &path.child("topologySpreadConstraints"), errs);
-    for (key, label) in [("serviceAccountName", "serviceAccountName"), ("nodeName", "nodeName"), ("priorityClassName", "priorityClassName")] {
+    topology_spread(
+        arr_of(spec, "topologySpreadConstraints"),
+        &path.child("topologySpreadConstraints"),
+        errs,
+    );
+    for (key, label) in [
+        ("serviceAccountName", "serviceAccountName"),
+        ("nodeName", "nodeName"),
+        ("priorityClassName", "priorityClassName"),
+    ] {
         let value = str_of(spec, key);
         if !value.is_empty() {
             for msg in name_is_dns_subdomain(value, false) {
@@ -292,7 +338,11 @@ pub(crate) fn pod_spec(
             }
         }
     }
-    tolerations(arr_of(spec, "tolerations"), &path.child("tolerations"), errs);
+    tolerations(
+        arr_of(spec, "tolerations"),
+        &path.child("tolerations"),
+        errs,
+    );
     for (i, alias) in arr_of(spec, "hostAliases").iter().enumerate() {
         let p = path.child("hostAliases").index(i);
         ip(str_of(alias, "ip"), &p.child("ip"), errs);
@@ -325,7 +375,11 @@ pub(crate) fn pod_spec(
         match str_of(os, "name") {
             "" => errs.push(FieldError::required(path.child("os").child("name"), "")),
             "linux" | "windows" => {}
-            other => errs.push(FieldError::not_supported(path.child("os"), other, &["linux", "windows"])),
+            other => errs.push(FieldError::not_supported(
+                path.child("os"),
+                other,
+                &["linux", "windows"],
+            )),
         }
     }
 }
@@ -350,7 +404,11 @@ pub(crate) fn ip(value: &str, path: &Path, errs: &mut Vec<FieldError>) {
 }
 
 /// ValidateVolumes: returns the valid volumes by name, for mounts to be checked against.
-fn volumes<'a>(list: &'a [Value], path: &Path, errs: &mut Vec<FieldError>) -> HashMap<String, &'a Value> {
+fn volumes<'a>(
+    list: &'a [Value],
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) -> HashMap<String, &'a Value> {
     let mut by_name = HashMap::new();
     for (i, vol) in list.iter().enumerate() {
         let idx = path.index(i);
@@ -419,8 +477,15 @@ fn volume_source(vol: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         };
         if count > 0 {
             // Kubernetes' own spelling of this one path has a typo; keep it recognisable.
-            let shown = if *key == "downwardAPI" { "downwarAPI" } else { key };
-            errs.push(FieldError::forbidden(path.child(shown), "may not specify more than 1 volume type"));
+            let shown = if *key == "downwardAPI" {
+                "downwarAPI"
+            } else {
+                key
+            };
+            errs.push(FieldError::forbidden(
+                path.child(shown),
+                "may not specify more than 1 volume type",
+            ));
             continue;
         }
         count += 1;
@@ -443,7 +508,16 @@ fn volume_source(vol: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                 } else {
                     no_backsteps(hp, &p.child("path"), errs);
                     let ty = str_of(src, "type");
-                    let allowed = ["", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"];
+                    let allowed = [
+                        "",
+                        "BlockDevice",
+                        "CharDevice",
+                        "Directory",
+                        "DirectoryOrCreate",
+                        "File",
+                        "FileOrCreate",
+                        "Socket",
+                    ];
                     if !allowed.contains(&ty) {
                         errs.push(FieldError::not_supported(p.child("type"), ty, &allowed));
                     }
@@ -478,7 +552,11 @@ fn volume_source(vol: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                     errs.push(FieldError::required(p.child("path"), ""));
                 }
                 if !np.starts_with('/') {
-                    errs.push(FieldError::invalid(p.child("path"), np, "must be an absolute path"));
+                    errs.push(FieldError::invalid(
+                        p.child("path"),
+                        np,
+                        "must be an absolute path",
+                    ));
                 }
             }
             "persistentVolumeClaim" if str_of(src, "claimName").is_empty() => {
@@ -501,7 +579,10 @@ fn volume_source(vol: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         }
     }
     if count == 0 {
-        errs.push(FieldError::required(path.clone(), "must specify a volume type"));
+        errs.push(FieldError::required(
+            path.clone(),
+            "must specify a volume type",
+        ));
     }
 }
 
@@ -540,7 +621,13 @@ fn downward_api_file(item: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     if let Some(fr) = item.get("fieldRef").filter(|f| f.is_object()) {
         object_field_selector(
             fr,
-            &["metadata.annotations", "metadata.labels", "metadata.name", "metadata.namespace", "metadata.uid"],
+            &[
+                "metadata.annotations",
+                "metadata.labels",
+                "metadata.name",
+                "metadata.namespace",
+                "metadata.uid",
+            ],
             &path.child("fieldRef"),
             errs,
         );
@@ -554,7 +641,10 @@ fn downward_api_file(item: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     } else if let Some(rf) = item.get("resourceFieldRef").filter(|f| f.is_object()) {
         resource_field_selector(rf, &path.child("resourceFieldRef"), true, errs);
     } else {
-        errs.push(FieldError::required(path.clone(), "one of fieldRef and resourceFieldRef is required"));
+        errs.push(FieldError::required(
+            path.clone(),
+            "one of fieldRef and resourceFieldRef is required",
+        ));
     }
     file_mode(item, "mode", path, errs);
 }
@@ -575,7 +665,11 @@ fn projected_sources(src: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                     key_to_path(item, &kp.child("items").index(j), errs);
                     let p = str_of(item, "path");
                     if !p.is_empty() && !all_paths.insert(p.to_string()) {
-                        errs.push(FieldError::invalid(path.clone(), str_of(s, "name"), "conflicting duplicate paths"));
+                        errs.push(FieldError::invalid(
+                            path.clone(),
+                            str_of(s, "name"),
+                            "conflicting duplicate paths",
+                        ));
                     }
                 }
             }
@@ -586,7 +680,11 @@ fn projected_sources(src: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                 downward_api_file(item, &sp.child("downwardAPI"), errs);
                 let p = str_of(item, "path");
                 if !p.is_empty() && !all_paths.insert(p.to_string()) {
-                    errs.push(FieldError::invalid(path.clone(), p, "conflicting duplicate paths"));
+                    errs.push(FieldError::invalid(
+                        path.clone(),
+                        p,
+                        "conflicting duplicate paths",
+                    ));
                 }
             }
         }
@@ -595,10 +693,18 @@ fn projected_sources(src: &Value, path: &Path, errs: &mut Vec<FieldError>) {
             let tp = sp.child("serviceAccountToken");
             let secs = int_of(t, "expirationSeconds").unwrap_or(0);
             if secs < 600 {
-                errs.push(FieldError::invalid(tp.child("expirationSeconds"), secs, "may not specify a duration less than 10 minutes"));
+                errs.push(FieldError::invalid(
+                    tp.child("expirationSeconds"),
+                    secs,
+                    "may not specify a duration less than 10 minutes",
+                ));
             }
             if secs > 1 << 32 {
-                errs.push(FieldError::invalid(tp.child("expirationSeconds"), secs, "may not specify a duration larger than 2^32 seconds"));
+                errs.push(FieldError::invalid(
+                    tp.child("expirationSeconds"),
+                    secs,
+                    "may not specify a duration larger than 2^32 seconds",
+                ));
             }
             let p = str_of(t, "path");
             if p.is_empty() {
@@ -611,20 +717,31 @@ fn projected_sources(src: &Value, path: &Path, errs: &mut Vec<FieldError>) {
             n += 1;
         }
         if n > 1 {
-            errs.push(FieldError::forbidden(sp, "may not specify more than 1 volume type per source"));
+            errs.push(FieldError::forbidden(
+                sp,
+                "may not specify more than 1 volume type per source",
+            ));
         }
     }
 }
 
 fn no_backsteps(p: &str, path: &Path, errs: &mut Vec<FieldError>) {
     if p.split(['/', '\\']).any(|part| part == "..") {
-        errs.push(FieldError::invalid(path.clone(), p, "must not contain '..'"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            p,
+            "must not contain '..'",
+        ));
     }
 }
 
 fn local_descending_path(p: &str, path: &Path, errs: &mut Vec<FieldError>) {
     if p.starts_with('/') {
-        errs.push(FieldError::invalid(path.clone(), p, "must be a relative path"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            p,
+            "must be a relative path",
+        ));
     }
     no_backsteps(p, path, errs);
 }
@@ -632,7 +749,11 @@ fn local_descending_path(p: &str, path: &Path, errs: &mut Vec<FieldError>) {
 fn local_non_reserved_path(p: &str, path: &Path, errs: &mut Vec<FieldError>) {
     local_descending_path(p, path, errs);
     if p.starts_with("..") && !p.starts_with("../") {
-        errs.push(FieldError::invalid(path.clone(), p, "must not start with '..'"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            p,
+            "must not start with '..'",
+        ));
     }
 }
 
@@ -659,7 +780,10 @@ fn containers(
         }
         lifecycle_and_probes(c, grace, &p, errs);
         if has(c, "restartPolicy") {
-            errs.push(FieldError::forbidden(p.child("restartPolicy"), "may not be set for non-init containers"));
+            errs.push(FieldError::forbidden(
+                p.child("restartPolicy"),
+                "may not be set for non-init containers",
+            ));
         }
     }
     host_port_conflicts(list, path, errs);
@@ -673,7 +797,10 @@ fn init_containers(
     errs: &mut Vec<FieldError>,
 ) {
     let restart = str_of(spec, "restartPolicy");
-    let mut names: HashSet<&str> = arr_of(spec, "containers").iter().map(|c| str_of(c, "name")).collect();
+    let mut names: HashSet<&str> = arr_of(spec, "containers")
+        .iter()
+        .map(|c| str_of(c, "name"))
+        .collect();
     for (i, c) in arr_of(spec, "initContainers").iter().enumerate() {
         let p = path.index(i);
         container_common(c, vols, restart, &p, errs);
@@ -683,7 +810,11 @@ fn init_containers(
             if rp == "Always" {
                 sidecar = true;
             } else {
-                errs.push(FieldError::not_supported(p.child("restartPolicy"), rp, &["Always"]));
+                errs.push(FieldError::not_supported(
+                    p.child("restartPolicy"),
+                    rp,
+                    &["Always"],
+                ));
             }
         }
         let name = str_of(c, "name");
@@ -696,7 +827,12 @@ fn init_containers(
         if sidecar {
             lifecycle_and_probes(c, grace, &p, errs);
         } else {
-            for key in ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"] {
+            for key in [
+                "lifecycle",
+                "livenessProbe",
+                "readinessProbe",
+                "startupProbe",
+            ] {
                 if has(c, key) {
                     errs.push(FieldError::forbidden(
                         p.child(key),
@@ -716,24 +852,42 @@ fn lifecycle_and_probes(c: &Value, grace: Option<i64>, p: &Path, errs: &mut Vec<
             }
         }
     }
-    for (key, must_succeed_once) in [("livenessProbe", true), ("readinessProbe", false), ("startupProbe", true)] {
+    for (key, must_succeed_once) in [
+        ("livenessProbe", true),
+        ("readinessProbe", false),
+        ("startupProbe", true),
+    ] {
         let Some(probe) = c.get(key).filter(|x| x.is_object()) else {
             continue;
         };
         let pp = p.child(key);
         handler(probe, grace, &pp, true, errs);
-        for field in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
+        for field in [
+            "initialDelaySeconds",
+            "timeoutSeconds",
+            "periodSeconds",
+            "successThreshold",
+            "failureThreshold",
+        ] {
             nonnegative(probe, field, &pp.child(field), errs);
         }
         if let Some(t) = int_of(probe, "terminationGracePeriodSeconds") {
             if t <= 0 {
-                errs.push(FieldError::invalid(pp.child("terminationGracePeriodSeconds"), t, "must be greater than 0"));
+                errs.push(FieldError::invalid(
+                    pp.child("terminationGracePeriodSeconds"),
+                    t,
+                    "must be greater than 0",
+                ));
             }
         }
         if must_succeed_once {
             let st = int_of(probe, "successThreshold").unwrap_or(0);
             if st != 1 {
-                errs.push(FieldError::invalid(pp.child("successThreshold"), st, "must be 1"));
+                errs.push(FieldError::invalid(
+                    pp.child("successThreshold"),
+                    st,
+                    "must be 1",
+                ));
             }
         } else if let Some(t) = int_of(probe, "terminationGracePeriodSeconds") {
             errs.push(FieldError::invalid(
@@ -759,7 +913,10 @@ fn handler(h: &Value, grace: Option<i64>, path: &Path, is_probe: bool, errs: &mu
         };
         let p = path.child(kind);
         if n > 0 {
-            errs.push(FieldError::forbidden(p, "may not specify more than 1 handler type"));
+            errs.push(FieldError::forbidden(
+                p,
+                "may not specify more than 1 handler type",
+            ));
             continue;
         }
         n += 1;
@@ -774,7 +931,11 @@ fn handler(h: &Value, grace: Option<i64>, path: &Path, is_probe: bool, errs: &mu
                 port_num_or_name(action.get("port"), &p.child("port"), errs);
                 let scheme = str_of(action, "scheme");
                 if scheme != "HTTP" && scheme != "HTTPS" {
-                    errs.push(FieldError::not_supported(p.child("scheme"), scheme, &["HTTP", "HTTPS"]));
+                    errs.push(FieldError::not_supported(
+                        p.child("scheme"),
+                        scheme,
+                        &["HTTP", "HTTPS"],
+                    ));
                 }
                 for header in arr_of(action, "httpHeaders") {
                     let name = str_of(header, "name");
@@ -806,7 +967,10 @@ fn handler(h: &Value, grace: Option<i64>, path: &Path, is_probe: bool, errs: &mu
         }
     }
     if n == 0 {
-        errs.push(FieldError::required(path.clone(), "must specify a handler type"));
+        errs.push(FieldError::required(
+            path.clone(),
+            "must specify a handler type",
+        ));
     }
 }
 
@@ -868,7 +1032,12 @@ fn container_common(
         errs,
     );
     resource_requirements(&c["resources"], &path.child("resources"), errs);
-    resize_policy(arr_of(c, "resizePolicy"), &path.child("resizePolicy"), pod_restart_policy, errs);
+    resize_policy(
+        arr_of(c, "resizePolicy"),
+        &path.child("resizePolicy"),
+        pod_restart_policy,
+        errs,
+    );
     security_context(&c["securityContext"], &path.child("securityContext"), errs);
 }
 
@@ -918,7 +1087,12 @@ fn host_port_conflicts(containers: &[Value], path: &Path, errs: &mut Vec<FieldEr
             if hp == 0 {
                 continue;
             }
-            let key = format!("{}/{}/{}", str_of(port, "protocol"), str_of(port, "hostIP"), hp);
+            let key = format!(
+                "{}/{}/{}",
+                str_of(port, "protocol"),
+                str_of(port, "hostIP"),
+                hp
+            );
             if !seen.insert(key.clone()) {
                 errs.push(FieldError::duplicate(
                     path.index(ci).child("ports").index(pi).child("hostPort"),
@@ -939,7 +1113,11 @@ fn host_network_ports(spec: &Value, path: &Path, of: SpecOf, errs: &mut Vec<Fiel
             let cp = int_of(port, "containerPort").unwrap_or(0);
             if (of == SpecOf::Pod || hp != 0) && hp != cp {
                 errs.push(FieldError::invalid(
-                    path.child("containers").index(i).child("ports").index(j).child("hostPort"),
+                    path.child("containers")
+                        .index(i)
+                        .child("ports")
+                        .index(j)
+                        .child("hostPort"),
                     hp,
                     "must match `containerPort` when `hostNetwork` is true",
                 ));
@@ -1012,9 +1190,17 @@ fn env(vars: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
                 "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
             ));
         } else if !str_of(ev, "value").is_empty() {
-            errs.push(FieldError::invalid(fp, "", "may not be specified when `value` is not empty"));
+            errs.push(FieldError::invalid(
+                fp,
+                "",
+                "may not be specified when `value` is not empty",
+            ));
         } else if n > 1 {
-            errs.push(FieldError::invalid(fp, "", "may not have more than one field specified at a time"));
+            errs.push(FieldError::invalid(
+                fp,
+                "",
+                "may not have more than one field specified at a time",
+            ));
         }
     }
 }
@@ -1072,7 +1258,11 @@ fn object_field_selector(fs: &Value, allowed: &[&str], path: &Path, errs: &mut V
                     errs.push(FieldError::invalid(path.clone(), key, msg));
                 }
             }
-            (_, Some(_)) => errs.push(FieldError::invalid(path.clone(), base, "does not support subscript")),
+            (_, Some(_)) => errs.push(FieldError::invalid(
+                path.clone(),
+                base,
+                "does not support subscript",
+            )),
             (_, None) => errs.push(FieldError::invalid(
                 path.child("fieldPath"),
                 field_path,
@@ -1088,7 +1278,11 @@ fn object_field_selector(fs: &Value, allowed: &[&str], path: &Path, errs: &mut V
             format!("error converting fieldPath: field label not supported: {field_path}"),
         ));
     } else if !allowed.contains(&field_path) {
-        errs.push(FieldError::not_supported(path.child("fieldPath"), field_path, allowed));
+        errs.push(FieldError::not_supported(
+            path.child("fieldPath"),
+            field_path,
+            allowed,
+        ));
     }
 }
 
@@ -1110,7 +1304,11 @@ fn resource_field_selector(fs: &Value, path: &Path, volume: bool, errs: &mut Vec
         && !resource.starts_with("requests.hugepages-")
         && !resource.starts_with("limits.hugepages-")
     {
-        errs.push(FieldError::not_supported(path.child("resource"), resource, ALLOWED));
+        errs.push(FieldError::not_supported(
+            path.child("resource"),
+            resource,
+            ALLOWED,
+        ));
     }
 }
 
@@ -1138,20 +1336,36 @@ fn env_from(sources: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
             }
         }
         if n == 0 {
-            errs.push(FieldError::invalid(path.clone(), "", "must specify one of: `configMapRef` or `secretRef`"));
+            errs.push(FieldError::invalid(
+                path.clone(),
+                "",
+                "must specify one of: `configMapRef` or `secretRef`",
+            ));
         } else if n > 1 {
-            errs.push(FieldError::invalid(path.clone(), "", "may not have more than one field specified at a time"));
+            errs.push(FieldError::invalid(
+                path.clone(),
+                "",
+                "may not have more than one field specified at a time",
+            ));
         }
     }
 }
 
-fn volume_mounts(c: &Value, vols: &HashMap<String, &Value>, container: &Path, errs: &mut Vec<FieldError>) {
+fn volume_mounts(
+    c: &Value,
+    vols: &HashMap<String, &Value>,
+    container: &Path,
+    errs: &mut Vec<FieldError>,
+) {
     let path = &container.child("volumeMounts");
     let devices: HashMap<&str, &str> = arr_of(c, "volumeDevices")
         .iter()
         .map(|d| (str_of(d, "name"), str_of(d, "devicePath")))
         .collect();
-    let privileged = c["securityContext"].get("privileged").and_then(Value::as_bool) == Some(true);
+    let privileged = c["securityContext"]
+        .get("privileged")
+        .and_then(Value::as_bool)
+        == Some(true);
     let mut mount_points = HashSet::new();
     for (i, m) in arr_of(c, "volumeMounts").iter().enumerate() {
         let p = path.index(i);
@@ -1167,13 +1381,25 @@ fn volume_mounts(c: &Value, vols: &HashMap<String, &Value>, container: &Path, er
             errs.push(FieldError::required(p.child("mountPath"), ""));
         }
         if !mount_points.insert(mount_path) {
-            errs.push(FieldError::invalid(p.child("mountPath"), mount_path, "must be unique"));
+            errs.push(FieldError::invalid(
+                p.child("mountPath"),
+                mount_path,
+                "must be unique",
+            ));
         }
         if devices.contains_key(name) {
-            errs.push(FieldError::invalid(p.child("name"), name, "must not already exist in volumeDevices"));
+            errs.push(FieldError::invalid(
+                p.child("name"),
+                name,
+                "must not already exist in volumeDevices",
+            ));
         }
         if devices.values().any(|d| *d == mount_path) {
-            errs.push(FieldError::invalid(p.child("mountPath"), mount_path, "must not already exist as a path in volumeDevices"));
+            errs.push(FieldError::invalid(
+                p.child("mountPath"),
+                mount_path,
+                "must not already exist as a path in volumeDevices",
+            ));
         }
         let sub_path = str_of(m, "subPath");
         if !sub_path.is_empty() {
@@ -1182,14 +1408,22 @@ fn volume_mounts(c: &Value, vols: &HashMap<String, &Value>, container: &Path, er
         let sub_path_expr = str_of(m, "subPathExpr");
         if !sub_path_expr.is_empty() {
             if !sub_path.is_empty() {
-                errs.push(FieldError::invalid(p.child("subPathExpr"), sub_path_expr, "subPathExpr and subPath are mutually exclusive"));
+                errs.push(FieldError::invalid(
+                    p.child("subPathExpr"),
+                    sub_path_expr,
+                    "subPathExpr and subPath are mutually exclusive",
+                ));
             }
             local_descending_path(sub_path_expr, &path.child("subPathExpr"), errs);
         }
         if let Some(prop) = m.get("mountPropagation").and_then(Value::as_str) {
             let allowed = ["Bidirectional", "HostToContainer", "None"];
             if !allowed.contains(&prop) {
-                errs.push(FieldError::not_supported(path.child("mountPropagation"), prop, &allowed));
+                errs.push(FieldError::not_supported(
+                    path.child("mountPropagation"),
+                    prop,
+                    &allowed,
+                ));
             }
             if prop == "Bidirectional" && !privileged {
                 errs.push(FieldError::forbidden(
@@ -1204,13 +1438,26 @@ fn volume_mounts(c: &Value, vols: &HashMap<String, &Value>, container: &Path, er
                 "Disabled" => {}
                 "Enabled" | "IfPossible" => {
                     if !bool_of(m, "readOnly") {
-                        errs.push(FieldError::forbidden(rp.clone(), "may only be specified when readOnly is true"));
+                        errs.push(FieldError::forbidden(
+                            rp.clone(),
+                            "may only be specified when readOnly is true",
+                        ));
                     }
-                    if m.get("mountPropagation").and_then(Value::as_str).is_some_and(|p| p != "None") {
-                        errs.push(FieldError::forbidden(rp, "may only be specified when mountPropagation is None or not specified"));
+                    if m.get("mountPropagation")
+                        .and_then(Value::as_str)
+                        .is_some_and(|p| p != "None")
+                    {
+                        errs.push(FieldError::forbidden(
+                            rp,
+                            "may only be specified when mountPropagation is None or not specified",
+                        ));
                     }
                 }
-                other => errs.push(FieldError::not_supported(rp, other, &["Disabled", "Enabled", "IfPossible"])),
+                other => errs.push(FieldError::not_supported(
+                    rp,
+                    other,
+                    &["Disabled", "Enabled", "IfPossible"],
+                )),
             }
         }
     }
@@ -1247,18 +1494,35 @@ fn volume_mounts(c: &Value, vols: &HashMap<String, &Value>, container: &Path, er
             errs.push(FieldError::required(p.child("devicePath"), ""));
         }
         if !device_paths.insert(dev_path) {
-            errs.push(FieldError::invalid(p.child("devicePath"), dev_path, "must be unique"));
+            errs.push(FieldError::invalid(
+                p.child("devicePath"),
+                dev_path,
+                "must be unique",
+            ));
         }
         if mount_names.contains_key(name) {
-            errs.push(FieldError::invalid(p.child("name"), name, "must not already exist in volumeMounts"));
+            errs.push(FieldError::invalid(
+                p.child("name"),
+                name,
+                "must not already exist in volumeMounts",
+            ));
         }
         if mount_names.values().any(|m| *m == dev_path) {
-            errs.push(FieldError::invalid(p.child("devicePath"), dev_path, "must not already exist as a path in volumeMounts"));
+            errs.push(FieldError::invalid(
+                p.child("devicePath"),
+                dev_path,
+                "must not already exist as a path in volumeMounts",
+            ));
         }
     }
 }
 
-fn resize_policy(list: &[Value], path: &Path, pod_restart_policy: &str, errs: &mut Vec<FieldError>) {
+fn resize_policy(
+    list: &[Value],
+    path: &Path,
+    pod_restart_policy: &str,
+    errs: &mut Vec<FieldError>,
+) {
     let mut seen = HashSet::new();
     for (i, p) in list.iter().enumerate() {
         let name = str_of(p, "resourceName");
@@ -1268,13 +1532,21 @@ fn resize_policy(list: &[Value], path: &Path, pod_restart_policy: &str, errs: &m
         match name {
             "cpu" | "memory" => {}
             "" => errs.push(FieldError::required(path.clone(), "")),
-            other => errs.push(FieldError::not_supported(path.clone(), other, &["cpu", "memory"])),
+            other => errs.push(FieldError::not_supported(
+                path.clone(),
+                other,
+                &["cpu", "memory"],
+            )),
         }
         let policy = str_of(p, "restartPolicy");
         match policy {
             "NotRequired" | "RestartContainer" => {}
             "" => errs.push(FieldError::required(path.clone(), "")),
-            other => errs.push(FieldError::not_supported(path.clone(), other, &["NotRequired", "RestartContainer"])),
+            other => errs.push(FieldError::not_supported(
+                path.clone(),
+                other,
+                &["NotRequired", "RestartContainer"],
+            )),
         }
         if pod_restart_policy == "Never" && policy != "NotRequired" {
             errs.push(FieldError::invalid(
@@ -1310,7 +1582,9 @@ fn is_standard_resource_name(name: &str) -> bool {
         "services.nodeports",
         "services.loadbalancers",
     ];
-    STANDARD.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+    STANDARD.contains(&name)
+        || name.starts_with("hugepages-")
+        || name.starts_with("requests.hugepages-")
 }
 
 /// Native resources live in no namespace or under `kubernetes.io/`; everything else is an
@@ -1359,7 +1633,11 @@ pub(crate) fn resource_name(name: &str, path: &Path, errs: &mut Vec<FieldError>)
         return false;
     }
     if !name.contains('/') && !is_standard_resource_name(name) {
-        errs.push(FieldError::invalid(path.clone(), name, "must be a standard resource type or fully qualified"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            name,
+            "must be a standard resource type or fully qualified",
+        ));
     }
     true
 }
@@ -1368,18 +1646,35 @@ pub(crate) fn container_resource_name(name: &str, path: &Path, errs: &mut Vec<Fi
     resource_name(name, path, errs);
     if !name.contains('/') {
         if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !is_hugepages(name) {
-            errs.push(FieldError::invalid(path.clone(), name, "must be a standard resource for containers"));
+            errs.push(FieldError::invalid(
+                path.clone(),
+                name,
+                "must be a standard resource for containers",
+            ));
         }
     } else if !is_native_resource(name) && !is_extended_resource(name) {
-        errs.push(FieldError::invalid(path.clone(), name, "doesn't follow extended resource name standard"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            name,
+            "doesn't follow extended resource name standard",
+        ));
     }
 }
 
 /// ValidateResourceQuantityValue: not negative, and whole for integer resources.
-pub(crate) fn quantity_value(name: &str, q: &Value, path: &Path, errs: &mut Vec<FieldError>) -> Option<Quantity> {
+pub(crate) fn quantity_value(
+    name: &str,
+    q: &Value,
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) -> Option<Quantity> {
     let parsed = quantity::parse_value(q).ok()?;
     if parsed.is_negative() {
-        errs.push(FieldError::invalid(path.clone(), quantity::display(q), IS_NEGATIVE));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            quantity::display(q),
+            IS_NEGATIVE,
+        ));
     }
     if is_integer_resource(name) && !parsed.is_integer() {
         errs.push(
@@ -1417,20 +1712,29 @@ fn resource_requirements(res: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                         errs.push(FieldError::invalid(
                             req_path.clone(),
                             quantity::display(q),
-                            format!("must be equal to {name} limit of {}", quantity::display(limit_value)),
+                            format!(
+                                "must be equal to {name} limit of {}",
+                                quantity::display(limit_value)
+                            ),
                         ));
                     } else if request > limit {
                         errs.push(FieldError::invalid(
                             req_path.clone(),
                             quantity::display(q),
-                            format!("must be less than or equal to {name} limit of {}", quantity::display(limit_value)),
+                            format!(
+                                "must be less than or equal to {name} limit of {}",
+                                quantity::display(limit_value)
+                            ),
                         ));
                     }
                 }
             }
             None => {
                 if !overcommit_allowed(name) {
-                    errs.push(FieldError::required(lim_path.clone(), "Limit must be set for non overcommitable resources"));
+                    errs.push(FieldError::required(
+                        lim_path.clone(),
+                        "Limit must be set for non overcommitable resources",
+                    ));
                 }
             }
         }
@@ -1438,14 +1742,21 @@ fn resource_requirements(res: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         req_cpu_mem |= name == "cpu" || name == "memory";
     }
     if huge && !lim_cpu_mem && !req_cpu_mem {
-        errs.push(FieldError::forbidden(path.clone(), "HugePages require cpu or memory"));
+        errs.push(FieldError::forbidden(
+            path.clone(),
+            "HugePages require cpu or memory",
+        ));
     }
 }
 
 fn id_range(holder: &Value, key: &str, path: &Path, errs: &mut Vec<FieldError>) {
     if let Some(id) = int_of(holder, key) {
         if !(0..=0xffff_ffff).contains(&id) {
-            errs.push(FieldError::invalid(path.child(key), id, inclusive_range_error(0, 0xffff_ffff)));
+            errs.push(FieldError::invalid(
+                path.child(key),
+                id,
+                inclusive_range_error(0, 0xffff_ffff),
+            ));
         }
     }
 }
@@ -1457,16 +1768,30 @@ fn seccomp_profile(sp: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     let ty = str_of(sp, "type");
     match ty {
         "Localhost" => match sp.get("localhostProfile").and_then(Value::as_str) {
-            None => errs.push(FieldError::required(path.child("localhostProfile"), "must be set when seccomp type is Localhost")),
+            None => errs.push(FieldError::required(
+                path.child("localhostProfile"),
+                "must be set when seccomp type is Localhost",
+            )),
             Some(p) => local_descending_path(p, &path.child("localhostProfile"), errs),
         },
         "RuntimeDefault" | "Unconfined" => {
             if has(sp, "localhostProfile") {
-                errs.push(FieldError::invalid(path.child("localhostProfile"), sp.clone(), "can only be set when seccomp type is Localhost"));
+                errs.push(FieldError::invalid(
+                    path.child("localhostProfile"),
+                    sp.clone(),
+                    "can only be set when seccomp type is Localhost",
+                ));
             }
         }
-        "" => errs.push(FieldError::required(path.child("type"), "type is required when seccompProfile is set")),
-        other => errs.push(FieldError::not_supported(path.child("type"), other, &["Localhost", "RuntimeDefault", "Unconfined"])),
+        "" => errs.push(FieldError::required(
+            path.child("type"),
+            "type is required when seccompProfile is set",
+        )),
+        other => errs.push(FieldError::not_supported(
+            path.child("type"),
+            other,
+            &["Localhost", "RuntimeDefault", "Unconfined"],
+        )),
     }
 }
 
@@ -1480,7 +1805,11 @@ fn pod_security_context(sc: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     for (i, g) in arr_of(sc, "supplementalGroups").iter().enumerate() {
         let g = g.as_i64().unwrap_or(0);
         if !(0..=0xffff_ffff).contains(&g) {
-            errs.push(FieldError::invalid(path.child("supplementalGroups").index(i), g, inclusive_range_error(0, 0xffff_ffff)));
+            errs.push(FieldError::invalid(
+                path.child("supplementalGroups").index(i),
+                g,
+                inclusive_range_error(0, 0xffff_ffff),
+            ));
         }
     }
     let mut sysctls = HashSet::new();
@@ -1489,9 +1818,17 @@ fn pod_security_context(sc: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         let p = path.child("sysctls").index(i).child("name");
         let segment_ok = |seg: &str| {
             !seg.is_empty()
-                && seg.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && seg.chars().last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+                && seg
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && seg
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         };
         if name.is_empty() {
             errs.push(FieldError::required(p, ""));
@@ -1507,13 +1844,21 @@ fn pod_security_context(sc: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     }
     if let Some(policy) = sc.get("fsGroupChangePolicy").and_then(Value::as_str) {
         if policy != "OnRootMismatch" && policy != "Always" {
-            errs.push(FieldError::not_supported(path.child("fsGroupChangePolicy"), policy, &["Always", "OnRootMismatch"]));
+            errs.push(FieldError::not_supported(
+                path.child("fsGroupChangePolicy"),
+                policy,
+                &["Always", "OnRootMismatch"],
+            ));
         }
     }
     seccomp_profile(&sc["seccompProfile"], &path.child("seccompProfile"), errs);
     if let Some(policy) = sc.get("supplementalGroupsPolicy").and_then(Value::as_str) {
         if policy != "Merge" && policy != "Strict" {
-            errs.push(FieldError::not_supported(path.child("supplementalGroupsPolicy"), policy, &["Merge", "Strict"]));
+            errs.push(FieldError::not_supported(
+                path.child("supplementalGroupsPolicy"),
+                policy,
+                &["Merge", "Strict"],
+            ));
         }
     }
 }
@@ -1526,7 +1871,11 @@ fn security_context(sc: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     id_range(sc, "runAsGroup", path, errs);
     if let Some(pm) = sc.get("procMount").and_then(Value::as_str) {
         if pm != "Default" && pm != "Unmasked" {
-            errs.push(FieldError::not_supported(path.child("procMount"), pm, &["Default", "Unmasked"]));
+            errs.push(FieldError::not_supported(
+                path.child("procMount"),
+                pm,
+                &["Default", "Unmasked"],
+            ));
         }
     }
     seccomp_profile(&sc["seccompProfile"], &path.child("seccompProfile"), errs);
@@ -1538,7 +1887,10 @@ fn security_context(sc: &Value, path: &Path, errs: &mut Vec<FieldError>) {
                 "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
             ));
         }
-        if arr_of(&sc["capabilities"], "add").iter().any(|c| c.as_str() == Some("CAP_SYS_ADMIN")) {
+        if arr_of(&sc["capabilities"], "add")
+            .iter()
+            .any(|c| c.as_str() == Some("CAP_SYS_ADMIN"))
+        {
             errs.push(FieldError::invalid(
                 path.clone(),
                 sc.clone(),
@@ -1579,7 +1931,11 @@ pub(crate) fn tolerations(list: &[Value], path: &Path, errs: &mut Vec<FieldError
             "Equal" | "" => {
                 let msgs = is_valid_label_value(value);
                 if !msgs.is_empty() {
-                    errs.push(FieldError::invalid(p.child("operator"), value, msgs.join(";")));
+                    errs.push(FieldError::invalid(
+                        p.child("operator"),
+                        value,
+                        msgs.join(";"),
+                    ));
                 }
             }
             "Exists" => {
@@ -1591,9 +1947,14 @@ pub(crate) fn tolerations(list: &[Value], path: &Path, errs: &mut Vec<FieldError
                     ));
                 }
             }
-            other => errs.push(FieldError::not_supported(p.child("operator"), other, &["Equal", "Exists"])),
+            other => errs.push(FieldError::not_supported(
+                p.child("operator"),
+                other,
+                &["Equal", "Exists"],
+            )),
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
+        {
             errs.push(FieldError::not_supported(
                 p.child("effect"),
                 effect,
@@ -1607,7 +1968,10 @@ fn dns_config(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     let config = spec.get("dnsConfig").filter(|c| c.is_object());
     if str_of(spec, "dnsPolicy") == "None" {
         let Some(config) = config else {
-            errs.push(FieldError::required(path.clone(), "must provide `dnsConfig` when `dnsPolicy` is None"));
+            errs.push(FieldError::required(
+                path.clone(),
+                "must provide `dnsConfig` when `dnsPolicy` is None",
+            ));
             return;
         };
         if arr_of(config, "nameservers").is_empty() {
@@ -1623,16 +1987,32 @@ fn dns_config(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     };
     let nameservers = arr_of(config, "nameservers");
     if nameservers.len() > 3 {
-        errs.push(FieldError::invalid(path.child("nameservers"), Value::Array(nameservers.to_vec()), "must not have more than 3 nameservers"));
+        errs.push(FieldError::invalid(
+            path.child("nameservers"),
+            Value::Array(nameservers.to_vec()),
+            "must not have more than 3 nameservers",
+        ));
     }
     for (i, ns) in nameservers.iter().enumerate() {
-        ip(ns.as_str().unwrap_or(""), &path.child("nameservers").index(i), errs);
+        ip(
+            ns.as_str().unwrap_or(""),
+            &path.child("nameservers").index(i),
+            errs,
+        );
     }
     let searches = arr_of(config, "searches");
     if searches.len() > 32 {
-        errs.push(FieldError::invalid(path.child("searches"), Value::Array(searches.to_vec()), "must not have more than 32 search paths"));
+        errs.push(FieldError::invalid(
+            path.child("searches"),
+            Value::Array(searches.to_vec()),
+            "must not have more than 32 search paths",
+        ));
     }
-    let total: usize = searches.iter().map(|s| s.as_str().map_or(0, str::len)).sum::<usize>() + searches.len().saturating_sub(1);
+    let total: usize = searches
+        .iter()
+        .map(|s| s.as_str().map_or(0, str::len))
+        .sum::<usize>()
+        + searches.len().saturating_sub(1);
     if total > 2048 {
         errs.push(FieldError::invalid(
             path.child("searches"),
@@ -1644,12 +2024,19 @@ fn dns_config(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         let s = s.as_str().unwrap_or("");
         let trimmed = s.strip_suffix('.').unwrap_or(s);
         for msg in is_dns1123_subdomain(trimmed) {
-            errs.push(FieldError::invalid(path.child("searches").index(i), trimmed, msg));
+            errs.push(FieldError::invalid(
+                path.child("searches").index(i),
+                trimmed,
+                msg,
+            ));
         }
     }
     for (i, o) in arr_of(config, "options").iter().enumerate() {
         if str_of(o, "name").is_empty() {
-            errs.push(FieldError::required(path.child("options").index(i), "must not be empty"));
+            errs.push(FieldError::required(
+                path.child("options").index(i),
+                "must not be empty",
+            ));
         }
     }
 }
@@ -1659,11 +2046,18 @@ fn topology_spread(list: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
         let p = path.index(i);
         let skew = int_of(c, "maxSkew").unwrap_or(0);
         if skew <= 0 {
-            errs.push(FieldError::invalid(p.child("maxSkew"), skew, "must be greater than zero"));
+            errs.push(FieldError::invalid(
+                p.child("maxSkew"),
+                skew,
+                "must be greater than zero",
+            ));
         }
         let key = str_of(c, "topologyKey");
         if key.is_empty() {
-            errs.push(FieldError::required(p.child("topologyKey"), "can not be empty"));
+            errs.push(FieldError::required(
+                p.child("topologyKey"),
+                "can not be empty",
+            ));
         } else {
             for msg in is_qualified_name(key) {
                 errs.push(FieldError::invalid(p.child("topologyKey"), key, msg));
@@ -1671,7 +2065,11 @@ fn topology_spread(list: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
         }
         let when = str_of(c, "whenUnsatisfiable");
         if when != "DoNotSchedule" && when != "ScheduleAnyway" {
-            errs.push(FieldError::not_supported(p.child("whenUnsatisfiable"), when, &["DoNotSchedule", "ScheduleAnyway"]));
+            errs.push(FieldError::not_supported(
+                p.child("whenUnsatisfiable"),
+                when,
+                &["DoNotSchedule", "ScheduleAnyway"],
+            ));
         }
         let repeated = list[i + 1..]
             .iter()
@@ -1687,20 +2085,33 @@ fn node_selector_requirement(req: &Value, path: &Path, errs: &mut Vec<FieldError
     match str_of(req, "operator") {
         "In" | "NotIn" => {
             if values.is_empty() {
-                errs.push(FieldError::required(path.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"));
+                errs.push(FieldError::required(
+                    path.child("values"),
+                    "must be specified when `operator` is 'In' or 'NotIn'",
+                ));
             }
         }
         "Exists" | "DoesNotExist" => {
             if !values.is_empty() {
-                errs.push(FieldError::forbidden(path.child("values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"));
+                errs.push(FieldError::forbidden(
+                    path.child("values"),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                ));
             }
         }
         "Gt" | "Lt" => {
             if values.len() != 1 {
-                errs.push(FieldError::required(path.child("values"), "must be specified single value when `operator` is 'Lt' or 'Gt'"));
+                errs.push(FieldError::required(
+                    path.child("values"),
+                    "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                ));
             }
         }
-        other => errs.push(FieldError::invalid(path.child("operator"), other, "not a valid selector operator")),
+        other => errs.push(FieldError::invalid(
+            path.child("operator"),
+            other,
+            "not a valid selector operator",
+        )),
     }
     let key = str_of(req, "key");
     for msg in is_qualified_name(key) {
@@ -1726,7 +2137,10 @@ fn pod_affinity_term(term: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     }
     let key = str_of(term, "topologyKey");
     if key.is_empty() {
-        errs.push(FieldError::required(path.child("topologyKey"), "can not be empty"));
+        errs.push(FieldError::required(
+            path.child("topologyKey"),
+            "can not be empty",
+        ));
     }
     for msg in is_qualified_name(key) {
         errs.push(FieldError::invalid(path.child("topologyKey"), key, msg));
@@ -1739,22 +2153,39 @@ fn affinity(aff: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     }
     if let Some(na) = aff.get("nodeAffinity").filter(|n| n.is_object()) {
         let np = path.child("nodeAffinity");
-        if let Some(req) = na.get("requiredDuringSchedulingIgnoredDuringExecution").filter(|r| r.is_object()) {
-            let rp = np.child("requiredDuringSchedulingIgnoredDuringExecution").child("nodeSelectorTerms");
+        if let Some(req) = na
+            .get("requiredDuringSchedulingIgnoredDuringExecution")
+            .filter(|r| r.is_object())
+        {
+            let rp = np
+                .child("requiredDuringSchedulingIgnoredDuringExecution")
+                .child("nodeSelectorTerms");
             let terms = arr_of(req, "nodeSelectorTerms");
             if terms.is_empty() {
-                errs.push(FieldError::required(rp, "must have at least one node selector term"));
+                errs.push(FieldError::required(
+                    rp,
+                    "must have at least one node selector term",
+                ));
             } else {
                 for (i, t) in terms.iter().enumerate() {
                     node_selector_term(t, &rp.index(i), errs);
                 }
             }
         }
-        for (i, t) in arr_of(na, "preferredDuringSchedulingIgnoredDuringExecution").iter().enumerate() {
-            let tp = np.child("preferredDuringSchedulingIgnoredDuringExecution").index(i);
+        for (i, t) in arr_of(na, "preferredDuringSchedulingIgnoredDuringExecution")
+            .iter()
+            .enumerate()
+        {
+            let tp = np
+                .child("preferredDuringSchedulingIgnoredDuringExecution")
+                .index(i);
             let w = int_of(t, "weight").unwrap_or(0);
             if !(1..=100).contains(&w) {
-                errs.push(FieldError::invalid(tp.child("weight"), w, "must be in the range 1-100"));
+                errs.push(FieldError::invalid(
+                    tp.child("weight"),
+                    w,
+                    "must be in the range 1-100",
+                ));
             }
             node_selector_term(&t["preference"], &tp.child("preference"), errs);
         }
@@ -1764,14 +2195,31 @@ fn affinity(aff: &Value, path: &Path, errs: &mut Vec<FieldError>) {
             continue;
         };
         let pp = path.child(kind);
-        for (i, t) in arr_of(pa, "requiredDuringSchedulingIgnoredDuringExecution").iter().enumerate() {
-            pod_affinity_term(t, &pp.child("requiredDuringSchedulingIgnoredDuringExecution").index(i), errs);
+        for (i, t) in arr_of(pa, "requiredDuringSchedulingIgnoredDuringExecution")
+            .iter()
+            .enumerate()
+        {
+            pod_affinity_term(
+                t,
+                &pp.child("requiredDuringSchedulingIgnoredDuringExecution")
+                    .index(i),
+                errs,
+            );
         }
-        for (i, t) in arr_of(pa, "preferredDuringSchedulingIgnoredDuringExecution").iter().enumerate() {
-            let tp = pp.child("preferredDuringSchedulingIgnoredDuringExecution").index(i);
+        for (i, t) in arr_of(pa, "preferredDuringSchedulingIgnoredDuringExecution")
+            .iter()
+            .enumerate()
+        {
+            let tp = pp
+                .child("preferredDuringSchedulingIgnoredDuringExecution")
+                .index(i);
             let w = int_of(t, "weight").unwrap_or(0);
             if !(1..=100).contains(&w) {
-                errs.push(FieldError::invalid(tp.child("weight"), w, "must be in the range 1-100"));
+                errs.push(FieldError::invalid(
+                    tp.child("weight"),
+                    w,
+                    "must be in the range 1-100",
+                ));
             }
             pod_affinity_term(&t["podAffinityTerm"], &tp.child("podAffinityTerm"), errs);
         }

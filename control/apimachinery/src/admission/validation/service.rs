@@ -17,7 +17,10 @@ use crate::admission::names::{
 pub(crate) const NODE_PORT_RANGE: (i64, i64) = (30000, 32767);
 
 fn cluster_ips(spec: &Value) -> Vec<&str> {
-    let ips: Vec<&str> = arr_of(spec, "clusterIPs").iter().filter_map(Value::as_str).collect();
+    let ips: Vec<&str> = arr_of(spec, "clusterIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     if ips.is_empty() && !str_of(spec, "clusterIP").is_empty() {
         vec![str_of(spec, "clusterIP")]
     } else {
@@ -53,13 +56,22 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         "ExternalName" => {
             if !cluster_ips(spec).is_empty() {
-                errs.push(FieldError::forbidden(path.child("clusterIPs"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    path.child("clusterIPs"),
+                    "may not be set for ExternalName services",
+                ));
             }
             if !arr_of(spec, "ipFamilies").is_empty() {
-                errs.push(FieldError::forbidden(path.child("ipFamilies"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    path.child("ipFamilies"),
+                    "may not be set for ExternalName services",
+                ));
             }
             if has(spec, "ipFamilyPolicy") {
-                errs.push(FieldError::forbidden(path.child("ipFamilyPolicy"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    path.child("ipFamilyPolicy"),
+                    "may not be set for ExternalName services",
+                ));
             }
             let name = str_of(spec, "externalName");
             let cname = name.strip_suffix('.').unwrap_or(name);
@@ -75,13 +87,24 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
     }
     let mut names = HashSet::new();
     for (i, port) in ports.iter().enumerate() {
-        service_port(port, ports.len() > 1, &mut names, &path.child("ports").index(i), errs);
+        service_port(
+            port,
+            ports.len() > 1,
+            &mut names,
+            &path.child("ports").index(i),
+            errs,
+        );
     }
     if spec.get("selector").is_some_and(Value::is_object) {
         labels(spec.get("selector"), &path.child("selector"), errs);
     }
     let affinity = str_of(spec, "sessionAffinity");
-    enumeration(affinity, &path.child("sessionAffinity"), &["ClientIP", "None"], errs);
+    enumeration(
+        affinity,
+        &path.child("sessionAffinity"),
+        &["ClientIP", "None"],
+        errs,
+    );
     if affinity == "ClientIP" {
         let config = &spec["sessionAffinityConfig"];
         let cp = path.child("sessionAffinityConfig");
@@ -92,7 +115,10 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::required(cp.child("clientIP"), detail));
         } else {
             match int_of(&config["clientIP"], "timeoutSeconds") {
-                None => errs.push(FieldError::required(cp.child("clientIP").child("timeoutSeconds"), detail)),
+                None => errs.push(FieldError::required(
+                    cp.child("clientIP").child("timeoutSeconds"),
+                    detail,
+                )),
                 Some(t) if t <= 0 || t > 86400 => errs.push(FieldError::invalid(
                     cp.child("clientIP").child("timeoutSeconds"),
                     t,
@@ -117,7 +143,12 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
             non_special_ip(addr, &ip_path, errs);
         }
     }
-    enumeration(ty, &path.child("type"), &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"], errs);
+    enumeration(
+        ty,
+        &path.child("type"),
+        &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        errs,
+    );
     let (lo, hi) = NODE_PORT_RANGE;
     for (i, port) in ports.iter().enumerate() {
         let np = int_of(port, "nodePort").unwrap_or(0);
@@ -126,7 +157,10 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         let np_path = path.child("ports").index(i).child("nodePort");
         if ty == "ClusterIP" {
-            errs.push(FieldError::forbidden(np_path, "may not be used when `type` is 'ClusterIP'"));
+            errs.push(FieldError::forbidden(
+                np_path,
+                "may not be used when `type` is 'ClusterIP'",
+            ));
         } else if !(lo..=hi).contains(&np) {
             errs.push(FieldError::invalid(
                 np_path,
@@ -139,7 +173,10 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
     for (i, port) in ports.iter().enumerate() {
         let np = int_of(port, "nodePort").unwrap_or(0);
         if np != 0 && !node_ports.insert((str_of(port, "protocol"), np)) {
-            errs.push(FieldError::duplicate(path.child("ports").index(i).child("nodePort"), np));
+            errs.push(FieldError::duplicate(
+                path.child("ports").index(i).child("nodePort"),
+                np,
+            ));
         }
     }
     let mut port_keys = HashSet::new();
@@ -156,12 +193,19 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
     if !ranges.is_empty() {
         let rp = path.child("LoadBalancerSourceRanges");
         if ty != "LoadBalancer" {
-            errs.push(FieldError::forbidden(rp.clone(), "may only be used when `type` is 'LoadBalancer'"));
+            errs.push(FieldError::forbidden(
+                rp.clone(),
+                "may only be used when `type` is 'LoadBalancer'",
+            ));
         }
         for (i, r) in ranges.iter().enumerate() {
             let r = r.as_str().unwrap_or("").trim();
             if !is_cidr(r) {
-                errs.push(FieldError::invalid(rp.index(i), r, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"));
+                errs.push(FieldError::invalid(
+                    rp.index(i),
+                    r,
+                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                ));
             }
         }
     }
@@ -174,8 +218,8 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
     if ty == "LoadBalancer" && !has(spec, "allocateLoadBalancerNodePorts") {
         errs.push(FieldError::required("allocateLoadBalancerNodePorts", ""));
     }
-    let externally_accessible =
-        matches!(ty, "LoadBalancer" | "NodePort") || (ty == "ClusterIP" && !arr_of(spec, "externalIPs").is_empty());
+    let externally_accessible = matches!(ty, "LoadBalancer" | "NodePort")
+        || (ty == "ClusterIP" && !arr_of(spec, "externalIPs").is_empty());
     let etp = str_of(spec, "externalTrafficPolicy");
     if !externally_accessible {
         if !etp.is_empty() {
@@ -186,7 +230,12 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
             ));
         }
     } else {
-        enumeration(etp, &path.child("externalTrafficPolicy"), &["Cluster", "Local"], errs);
+        enumeration(
+            etp,
+            &path.child("externalTrafficPolicy"),
+            &["Cluster", "Local"],
+            errs,
+        );
     }
     let needs_health_check = ty == "LoadBalancer" && etp == "Local";
     let hc = int_of(spec, "healthCheckNodePort").unwrap_or(0);
@@ -198,28 +247,49 @@ pub(super) fn service(v: &Validator, errs: &mut Vec<FieldError>) {
         ));
     } else if needs_health_check && hc != 0 {
         for msg in is_valid_port_num(hc) {
-            errs.push(FieldError::invalid(path.child("healthCheckNodePort"), hc, msg));
+            errs.push(FieldError::invalid(
+                path.child("healthCheckNodePort"),
+                hc,
+                msg,
+            ));
         }
     }
     match spec.get("internalTrafficPolicy").and_then(Value::as_str) {
         None => {
             if matches!(ty, "ClusterIP" | "NodePort" | "LoadBalancer") {
-                errs.push(FieldError::required(path.child("internalTrafficPolicy"), ""));
+                errs.push(FieldError::required(
+                    path.child("internalTrafficPolicy"),
+                    "",
+                ));
             }
         }
         Some(p) if p != "Cluster" && p != "Local" => {
-            errs.push(FieldError::not_supported(path.child("internalTrafficPolicy"), p, &["Cluster", "Local"]));
+            errs.push(FieldError::not_supported(
+                path.child("internalTrafficPolicy"),
+                p,
+                &["Cluster", "Local"],
+            ));
         }
         Some(_) => {}
     }
     if let Some(td) = spec.get("trafficDistribution").and_then(Value::as_str) {
         if td != "PreferClose" {
-            errs.push(FieldError::not_supported(path.child("trafficDistribution"), td, &["PreferClose"]));
+            errs.push(FieldError::not_supported(
+                path.child("trafficDistribution"),
+                td,
+                &["PreferClose"],
+            ));
         }
     }
 }
 
-fn service_port(port: &Value, require_name: bool, names: &mut HashSet<String>, path: &Path, errs: &mut Vec<FieldError>) {
+fn service_port(
+    port: &Value,
+    require_name: bool,
+    names: &mut HashSet<String>,
+    path: &Path,
+    errs: &mut Vec<FieldError>,
+) {
     let name = str_of(port, "name");
     if require_name && name.is_empty() {
         errs.push(FieldError::required(path.child("name"), ""));
@@ -249,24 +319,39 @@ fn cluster_ip_fields(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     if str_of(spec, "type") == "ExternalName" {
         return;
     }
-    let ips: Vec<&str> = arr_of(spec, "clusterIPs").iter().filter_map(Value::as_str).collect();
+    let ips: Vec<&str> = arr_of(spec, "clusterIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let ips_path = path.child("clusterIPs");
     let mut bad = false;
     if !ips.is_empty() && str_of(spec, "clusterIP") != ips[0] {
-        errs.push(FieldError::invalid(ips_path.clone(), Value::from(ips.clone()), "first value must match `clusterIP`"));
+        errs.push(FieldError::invalid(
+            ips_path.clone(),
+            Value::from(ips.clone()),
+            "first value must match `clusterIP`",
+        ));
         bad = true;
     }
     if let Some(policy) = spec.get("ipFamilyPolicy").and_then(Value::as_str) {
         let allowed = ["PreferDualStack", "RequireDualStack", "SingleStack"];
         if !allowed.contains(&policy) {
-            errs.push(FieldError::not_supported(path.child("ipFamilyPolicy"), policy, &allowed));
+            errs.push(FieldError::not_supported(
+                path.child("ipFamilyPolicy"),
+                policy,
+                &allowed,
+            ));
         }
     }
     for (i, addr) in ips.iter().enumerate() {
         if i == 0 && *addr == "None" {
             if ips.len() > 1 {
                 bad = true;
-                errs.push(FieldError::invalid(ips_path.clone(), Value::from(ips.clone()), "'None' must be the first and only value"));
+                errs.push(FieldError::invalid(
+                    ips_path.clone(),
+                    Value::from(ips.clone()),
+                    "'None' must be the first and only value",
+                ));
             }
             continue;
         }
@@ -275,7 +360,11 @@ fn cluster_ip_fields(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
         bad |= errs.len() != before;
     }
     if ips.len() > 2 {
-        errs.push(FieldError::invalid(ips_path.clone(), Value::from(ips.clone()), "may only hold up to 2 values"));
+        errs.push(FieldError::invalid(
+            ips_path.clone(),
+            Value::from(ips.clone()),
+            "may only hold up to 2 values",
+        ));
     }
     if bad {
         return;
@@ -292,7 +381,11 @@ fn cluster_ip_fields(spec: &Value, path: &Path, errs: &mut Vec<FieldError>) {
     for (i, f) in families.iter().enumerate() {
         let f = f.as_str().unwrap_or("");
         if f != "IPv4" && f != "IPv6" {
-            errs.push(FieldError::not_supported(path.child("ipFamilies").index(i), f, &["IPv4", "IPv6"]));
+            errs.push(FieldError::not_supported(
+                path.child("ipFamilies").index(i),
+                f,
+                &["IPv4", "IPv6"],
+            ));
         }
         if !seen.insert(f) {
             errs.push(FieldError::duplicate(path.child("ipFamilies").index(i), f));
@@ -322,28 +415,56 @@ fn service_update(spec: &Value, old: &Value, errs: &mut Vec<FieldError>) {
     if new_ips.len() == old_ips.len() {
         for (i, (n, o)) in new_ips.iter().zip(&old_ips).enumerate() {
             if n != o {
-                errs.push(FieldError::invalid(path.index(i), shown.clone(), "may not change once set"));
+                errs.push(FieldError::invalid(
+                    path.index(i),
+                    shown.clone(),
+                    "may not change once set",
+                ));
             }
         }
     } else if new_ips.len() < old_ips.len() {
         if new_ips.is_empty() {
-            errs.push(FieldError::invalid(path.index(0), shown.clone(), "primary clusterIP can not be unset"));
+            errs.push(FieldError::invalid(
+                path.index(0),
+                shown.clone(),
+                "primary clusterIP can not be unset",
+            ));
         } else if new_ips[0] != old_ips[0] {
-            errs.push(FieldError::invalid(path.index(0), shown.clone(), "may not change once set"));
+            errs.push(FieldError::invalid(
+                path.index(0),
+                shown.clone(),
+                "may not change once set",
+            ));
         }
     } else if !old_ips.is_empty() && new_ips[0] != old_ips[0] {
-        errs.push(FieldError::invalid(path.index(0), shown, "may not change once set"));
+        errs.push(FieldError::invalid(
+            path.index(0),
+            shown,
+            "may not change once set",
+        ));
     }
-    let needs_hc = |s: &Value| str_of(s, "type") == "LoadBalancer" && str_of(s, "externalTrafficPolicy") == "Local";
-    if needs_hc(spec) && needs_hc(old) && int_of(spec, "healthCheckNodePort") != int_of(old, "healthCheckNodePort") {
-        errs.push(FieldError::forbidden(Path::new("spec").child("healthCheckNodePort"), "field is immutable"));
+    let needs_hc = |s: &Value| {
+        str_of(s, "type") == "LoadBalancer" && str_of(s, "externalTrafficPolicy") == "Local"
+    };
+    if needs_hc(spec)
+        && needs_hc(old)
+        && int_of(spec, "healthCheckNodePort") != int_of(old, "healthCheckNodePort")
+    {
+        errs.push(FieldError::forbidden(
+            Path::new("spec").child("healthCheckNodePort"),
+            "field is immutable",
+        ));
     }
 }
 
 /// Unspecified, loopback and link-local addresses make no sense as endpoints or external IPs.
 pub(crate) fn non_special_ip(addr: &str, path: &Path, errs: &mut Vec<FieldError>) {
     let Ok(parsed) = addr.parse::<std::net::IpAddr>() else {
-        errs.push(FieldError::invalid(path.clone(), addr, "must be a valid IP address"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            addr,
+            "must be a valid IP address",
+        ));
         return;
     };
     let (unspecified, loopback, link_local, link_local_multicast) = match parsed {
@@ -364,13 +485,25 @@ pub(crate) fn non_special_ip(addr: &str, path: &Path, errs: &mut Vec<FieldError>
         }
     };
     if unspecified {
-        errs.push(FieldError::invalid(path.clone(), addr, format!("may not be unspecified ({addr})")));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            addr,
+            format!("may not be unspecified ({addr})"),
+        ));
     }
     if loopback {
-        errs.push(FieldError::invalid(path.clone(), addr, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            addr,
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
+        ));
     }
     if link_local {
-        errs.push(FieldError::invalid(path.clone(), addr, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+        errs.push(FieldError::invalid(
+            path.clone(),
+            addr,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+        ));
     }
     if link_local_multicast {
         errs.push(FieldError::invalid(
@@ -387,7 +520,10 @@ pub(super) fn endpoints(v: &Validator, errs: &mut Vec<FieldError>) {
     for (i, ss) in arr_of(v.obj, "subsets").iter().enumerate() {
         let p = path.index(i);
         if arr_of(ss, "addresses").is_empty() && arr_of(ss, "notReadyAddresses").is_empty() {
-            errs.push(FieldError::required(p.clone(), "must specify `addresses` or `notReadyAddresses`"));
+            errs.push(FieldError::required(
+                p.clone(),
+                "must specify `addresses` or `notReadyAddresses`",
+            ));
         }
         for list in ["addresses", "notReadyAddresses"] {
             for (j, addr) in arr_of(ss, list).iter().enumerate() {
@@ -441,7 +577,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
     if address_type.is_empty() {
         errs.push(FieldError::required(at_path.clone(), ""));
     } else if !matches!(address_type, "FQDN" | "IPv4" | "IPv6") {
-        errs.push(FieldError::not_supported(at_path.clone(), address_type, &["FQDN", "IPv4", "IPv6"]));
+        errs.push(FieldError::not_supported(
+            at_path.clone(),
+            address_type,
+            &["FQDN", "IPv4", "IPv6"],
+        ));
     }
     let endpoints = arr_of(obj, "endpoints");
     let ep_path = Path::new("endpoints");
@@ -453,7 +593,10 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
             let addresses = arr_of(ep, "addresses");
             let ap = p.child("addresses");
             if addresses.is_empty() {
-                errs.push(FieldError::required(ap.clone(), "must contain at least 1 address"));
+                errs.push(FieldError::required(
+                    ap.clone(),
+                    "must contain at least 1 address",
+                ));
             } else if addresses.len() > 100 {
                 errs.push(FieldError::too_many(ap.clone(), addresses.len(), 100));
             }
@@ -470,7 +613,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
                         if ok {
                             non_special_ip(a, &aip, errs);
                         } else {
-                            errs.push(FieldError::invalid(aip, a, format!("must be a valid {address_type} address")));
+                            errs.push(FieldError::invalid(
+                                aip,
+                                a,
+                                format!("must be a valid {address_type} address"),
+                            ));
                         }
                     }
                     "FQDN" => {
@@ -480,7 +627,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
                         } else if let Some(msg) = is_dns1123_subdomain(name).into_iter().next() {
                             errs.push(FieldError::invalid(aip, name, msg));
                         } else if !name.contains('.') {
-                            errs.push(FieldError::invalid(aip, name, "should be a domain with at least two segments separated by dots"));
+                            errs.push(FieldError::invalid(
+                                aip,
+                                name,
+                                "should be a domain with at least two segments separated by dots",
+                            ));
                         }
                     }
                     _ => {}
@@ -492,7 +643,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
                 }
             }
             let topology = p.child("deprecatedTopology");
-            if ep.get("deprecatedTopology").and_then(Value::as_object).is_some_and(|m| m.len() > 16) {
+            if ep
+                .get("deprecatedTopology")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.len() > 16)
+            {
                 let n = ep["deprecatedTopology"].as_object().map_or(0, |m| m.len());
                 errs.push(FieldError::too_many(topology.clone(), n, 16));
             }
@@ -526,7 +681,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
             match port.get("protocol").and_then(Value::as_str) {
                 None => errs.push(FieldError::required(p.child("protocol"), "")),
                 Some(proto) if !matches!(proto, "SCTP" | "TCP" | "UDP") => {
-                    errs.push(FieldError::not_supported(p.child("protocol"), proto, &["SCTP", "TCP", "UDP"]));
+                    errs.push(FieldError::not_supported(
+                        p.child("protocol"),
+                        proto,
+                        &["SCTP", "TCP", "UDP"],
+                    ));
                 }
                 Some(_) => {}
             }
@@ -538,6 +697,11 @@ pub(super) fn endpoint_slice(v: &Validator, errs: &mut Vec<FieldError>) {
         }
     }
     if let Some(old) = v.old {
-        immutable(obj.get("addressType"), old.get("addressType"), &at_path, errs);
+        immutable(
+            obj.get("addressType"),
+            old.get("addressType"),
+            &at_path,
+            errs,
+        );
     }
 }

@@ -4,9 +4,7 @@
 use serde_json::Value;
 
 use super::pod::pod_template;
-use super::{
-    immutable, label_selector, nonnegative, same, NameRule, Path, Selector, Validator,
-};
+use super::{immutable, label_selector, nonnegative, same, NameRule, Path, Selector, Validator};
 use crate::admission::field::{go_label_selector, go_value, FieldError};
 use crate::admission::json::{arr_of, has, int_of, obj_of, str_of};
 use crate::admission::names::is_valid_percent;
@@ -33,8 +31,12 @@ fn labels_error(spec: &Value, path: &Path) -> FieldError {
 }
 
 fn selector_error(sel: Option<&Value>, path: &Path, detail: &str) -> FieldError {
-    FieldError::invalid(path.child("selector"), sel.cloned().unwrap_or(Value::Null), detail)
-        .with_repr(go_label_selector(sel))
+    FieldError::invalid(
+        path.child("selector"),
+        sel.cloned().unwrap_or(Value::Null),
+        detail,
+    )
+    .with_repr(go_label_selector(sel))
 }
 
 /// Selector is required, valid, non-empty, and matches the template labels; then the template
@@ -45,8 +47,14 @@ fn replica_set_like_spec(spec: &Value, path: &Path, kind_word: &str, errs: &mut 
         None => errs.push(FieldError::required(path.child("selector"), "")),
         Some(s) => {
             label_selector(s, &path.child("selector"), errs);
-            if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty()) && arr_of(s, "matchExpressions").is_empty() {
-                errs.push(selector_error(sel, path, &format!("empty selector is invalid for {kind_word}")));
+            if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty())
+                && arr_of(s, "matchExpressions").is_empty()
+            {
+                errs.push(selector_error(
+                    sel,
+                    path,
+                    &format!("empty selector is invalid for {kind_word}"),
+                ));
             }
         }
     }
@@ -63,13 +71,22 @@ fn replica_set_like_spec(spec: &Value, path: &Path, kind_word: &str, errs: &mut 
 
 /// ValidatePodTemplateSpecForReplicaSet's tail: the template itself, Always restart, and no
 /// activeDeadlineSeconds.
-fn always_restarting_template(spec: &Value, path: &Path, kind_word: &str, errs: &mut Vec<FieldError>) {
+fn always_restarting_template(
+    spec: &Value,
+    path: &Path,
+    kind_word: &str,
+    errs: &mut Vec<FieldError>,
+) {
     let tp = path.child("template");
     let template = &spec["template"];
     pod_template(template, &tp, &[], errs);
     let restart = str_of(&template["spec"], "restartPolicy");
     if restart != "Always" {
-        errs.push(FieldError::not_supported(tp.child("spec").child("restartPolicy"), restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            tp.child("spec").child("restartPolicy"),
+            restart,
+            &["Always"],
+        ));
     }
     if has(&template["spec"], "activeDeadlineSeconds") {
         let what = match kind_word {
@@ -105,7 +122,12 @@ pub(super) fn replication_controller(v: &Validator, errs: &mut Vec<FieldError>) 
     v.meta(NameRule::Subdomain, errs);
     let spec = v.spec();
     let path = Path::new("spec");
-    nonnegative(spec, "minReadySeconds", &path.child("minReadySeconds"), errs);
+    nonnegative(
+        spec,
+        "minReadySeconds",
+        &path.child("minReadySeconds"),
+        errs,
+    );
     let selector = spec.get("selector").and_then(Value::as_object);
     if selector.is_none_or(|m| m.is_empty()) {
         errs.push(FieldError::required(path.child("selector"), ""));
@@ -128,7 +150,11 @@ pub(super) fn replication_controller(v: &Validator, errs: &mut Vec<FieldError>) 
     pod_template(template, &tp, &[], errs);
     let restart = str_of(&template["spec"], "restartPolicy");
     if restart != "Always" {
-        errs.push(FieldError::not_supported(tp.child("spec").child("restartPolicy"), restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            tp.child("spec").child("restartPolicy"),
+            restart,
+            &["Always"],
+        ));
     }
     if has(&template["spec"], "activeDeadlineSeconds") {
         errs.push(FieldError::forbidden(
@@ -143,7 +169,12 @@ pub(super) fn replica_set(v: &Validator, errs: &mut Vec<FieldError>) {
     let spec = v.spec();
     let path = Path::new("spec");
     nonnegative(spec, "replicas", &path.child("replicas"), errs);
-    nonnegative(spec, "minReadySeconds", &path.child("minReadySeconds"), errs);
+    nonnegative(
+        spec,
+        "minReadySeconds",
+        &path.child("minReadySeconds"),
+        errs,
+    );
     replica_set_like_spec(spec, &path, "deployment", errs);
     selector_immutable(v, errs);
 }
@@ -159,7 +190,11 @@ fn positive_int_or_percent(holder: &Value, key: &str, path: &Path, errs: &mut Ve
         }
         Some(Value::Number(_)) => nonnegative(holder, key, &p, errs),
         None | Some(Value::Null) => {}
-        Some(other) => errs.push(FieldError::invalid(p, other.clone(), "must be an integer or percentage (e.g '5%')")),
+        Some(other) => errs.push(FieldError::invalid(
+            p,
+            other.clone(),
+            "must be an integer or percentage (e.g '5%')",
+        )),
     }
 }
 
@@ -176,7 +211,14 @@ fn not_more_than_100_percent(holder: &Value, key: &str, path: &Path, errs: &mut 
     let (value, percent) = int_or_percent(holder.get(key));
     if percent && value > 100 {
         let shown = str_of(holder, key).to_string();
-        errs.push(FieldError::invalid(path.child(key), shown.clone(), "must not be greater than 100%").with_repr(shown));
+        errs.push(
+            FieldError::invalid(
+                path.child(key),
+                shown.clone(),
+                "must not be greater than 100%",
+            )
+            .with_repr(shown),
+        );
     }
 }
 
@@ -206,21 +248,50 @@ pub(super) fn deployment(v: &Validator, errs: &mut Vec<FieldError>) {
                 let rp = sp.child("rollingUpdate");
                 positive_int_or_percent(ru, "maxUnavailable", &rp, errs);
                 positive_int_or_percent(ru, "maxSurge", &rp, errs);
-                if int_or_percent(ru.get("maxUnavailable")).0 == 0 && int_or_percent(ru.get("maxSurge")).0 == 0 {
+                if int_or_percent(ru.get("maxUnavailable")).0 == 0
+                    && int_or_percent(ru.get("maxSurge")).0 == 0
+                {
                     errs.push(
-                        FieldError::invalid(rp.child("maxUnavailable"), ru["maxUnavailable"].clone(), "may not be 0 when `maxSurge` is 0")
-                            .with_repr(go_value(&ru["maxUnavailable"]).trim_matches('"').to_string()),
+                        FieldError::invalid(
+                            rp.child("maxUnavailable"),
+                            ru["maxUnavailable"].clone(),
+                            "may not be 0 when `maxSurge` is 0",
+                        )
+                        .with_repr(
+                            go_value(&ru["maxUnavailable"])
+                                .trim_matches('"')
+                                .to_string(),
+                        ),
                     );
                 }
                 not_more_than_100_percent(ru, "maxUnavailable", &rp, errs);
             }
         },
-        _ => errs.push(FieldError::not_supported(sp, strategy.clone(), &["Recreate", "RollingUpdate"])),
+        _ => errs.push(FieldError::not_supported(
+            sp,
+            strategy.clone(),
+            &["Recreate", "RollingUpdate"],
+        )),
     }
-    nonnegative(spec, "minReadySeconds", &path.child("minReadySeconds"), errs);
-    nonnegative(spec, "revisionHistoryLimit", &path.child("revisionHistoryLimit"), errs);
+    nonnegative(
+        spec,
+        "minReadySeconds",
+        &path.child("minReadySeconds"),
+        errs,
+    );
+    nonnegative(
+        spec,
+        "revisionHistoryLimit",
+        &path.child("revisionHistoryLimit"),
+        errs,
+    );
     if let Some(pds) = int_of(spec, "progressDeadlineSeconds") {
-        nonnegative(spec, "progressDeadlineSeconds", &path.child("progressDeadlineSeconds"), errs);
+        nonnegative(
+            spec,
+            "progressDeadlineSeconds",
+            &path.child("progressDeadlineSeconds"),
+            errs,
+        );
         if pds <= int_of(spec, "minReadySeconds").unwrap_or(0) {
             errs.push(FieldError::invalid(
                 path.child("progressDeadlineSeconds"),
@@ -260,7 +331,12 @@ pub(super) fn stateful_set(v: &Validator, errs: &mut Vec<FieldError>) {
         }
         "RollingUpdate" => {
             if let Some(ru) = strategy.get("rollingUpdate").filter(|r| r.is_object()) {
-                nonnegative(ru, "partition", &sp.child("rollingUpdate").child("partition"), errs);
+                nonnegative(
+                    ru,
+                    "partition",
+                    &sp.child("rollingUpdate").child("partition"),
+                    errs,
+                );
             }
         }
         _ => errs.push(FieldError::invalid(
@@ -269,27 +345,50 @@ pub(super) fn stateful_set(v: &Validator, errs: &mut Vec<FieldError>) {
             "must be 'RollingUpdate' or 'OnDelete'",
         )),
     }
-    if let Some(policy) = spec.get("persistentVolumeClaimRetentionPolicy").filter(|p| p.is_object()) {
+    if let Some(policy) = spec
+        .get("persistentVolumeClaimRetentionPolicy")
+        .filter(|p| p.is_object())
+    {
         let pp = path.child("persistentVolumeClaimRetentionPolicy");
         for key in ["whenDeleted", "whenScaled"] {
             let value = str_of(policy, key);
             if value != "Retain" && value != "Delete" {
-                errs.push(FieldError::not_supported(pp.child(key), value, &["Retain", "Delete"]));
+                errs.push(FieldError::not_supported(
+                    pp.child(key),
+                    value,
+                    &["Retain", "Delete"],
+                ));
             }
         }
     }
     nonnegative(spec, "replicas", &path.child("replicas"), errs);
-    nonnegative(spec, "minReadySeconds", &path.child("minReadySeconds"), errs);
+    nonnegative(
+        spec,
+        "minReadySeconds",
+        &path.child("minReadySeconds"),
+        errs,
+    );
     if let Some(ordinals) = spec.get("ordinals").filter(|o| o.is_object()) {
-        nonnegative(ordinals, "start", &path.child("ordinals").child("start"), errs);
+        nonnegative(
+            ordinals,
+            "start",
+            &path.child("ordinals").child("start"),
+            errs,
+        );
     }
     let sel = spec.get("selector").filter(|s| s.is_object());
     match sel {
         None => errs.push(FieldError::required(path.child("selector"), "")),
         Some(s) => {
             label_selector(s, &path.child("selector"), errs);
-            if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty()) && arr_of(s, "matchExpressions").is_empty() {
-                errs.push(selector_error(sel, &path, "empty selector is invalid for statefulset"));
+            if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty())
+                && arr_of(s, "matchExpressions").is_empty()
+            {
+                errs.push(selector_error(
+                    sel,
+                    &path,
+                    "empty selector is invalid for statefulset",
+                ));
             }
         }
     }
@@ -318,7 +417,9 @@ pub(super) fn stateful_set(v: &Validator, errs: &mut Vec<FieldError>) {
     }
     if let Some(ads) = int_of(tspec, "activeDeadlineSeconds") {
         errs.push(FieldError::invalid(
-            path.child("template").child("spec").child("activeDeadlineSeconds"),
+            path.child("template")
+                .child("spec")
+                .child("activeDeadlineSeconds"),
             ads,
             "must not be specified",
         ));
@@ -366,8 +467,14 @@ pub(super) fn daemon_set(v: &Validator, errs: &mut Vec<FieldError>) {
         }
     }
     if let Some(s) = sel {
-        if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty()) && arr_of(s, "matchExpressions").is_empty() {
-            errs.push(selector_error(sel, &path, "empty selector is invalid for daemonset"));
+        if obj_of(s, "matchLabels").is_none_or(|m| m.is_empty())
+            && arr_of(s, "matchExpressions").is_empty()
+        {
+            errs.push(selector_error(
+                sel,
+                &path,
+                "empty selector is invalid for daemonset",
+            ));
         }
     }
     let tp = path.child("template");
@@ -375,7 +482,11 @@ pub(super) fn daemon_set(v: &Validator, errs: &mut Vec<FieldError>) {
     let tspec = &spec["template"]["spec"];
     let restart = str_of(tspec, "restartPolicy");
     if restart != "Always" {
-        errs.push(FieldError::not_supported(tp.child("spec").child("restartPolicy"), restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            tp.child("spec").child("restartPolicy"),
+            restart,
+            &["Always"],
+        ));
     }
     if let Some(ads) = int_of(tspec, "activeDeadlineSeconds") {
         errs.push(FieldError::invalid(
@@ -384,8 +495,18 @@ pub(super) fn daemon_set(v: &Validator, errs: &mut Vec<FieldError>) {
             "activeDeadlineSeconds in DaemonSet is not Supported",
         ));
     }
-    nonnegative(spec, "minReadySeconds", &path.child("minReadySeconds"), errs);
-    nonnegative(spec, "templateGeneration", &path.child("templateGeneration"), errs);
+    nonnegative(
+        spec,
+        "minReadySeconds",
+        &path.child("minReadySeconds"),
+        errs,
+    );
+    nonnegative(
+        spec,
+        "templateGeneration",
+        &path.child("templateGeneration"),
+        errs,
+    );
     let strategy = &spec["updateStrategy"];
     let sp = path.child("updateStrategy");
     match str_of(strategy, "type") {
@@ -407,13 +528,25 @@ pub(super) fn daemon_set(v: &Validator, errs: &mut Vec<FieldError>) {
                         "may not be set when maxUnavailable is non-zero",
                     ));
                 } else if !unavailable && !surge {
-                    errs.push(FieldError::required(rp.child("maxUnavailable"), "cannot be 0 when maxSurge is 0"));
+                    errs.push(FieldError::required(
+                        rp.child("maxUnavailable"),
+                        "cannot be 0 when maxSurge is 0",
+                    ));
                 }
             }
         },
-        _ => errs.push(FieldError::not_supported(sp, strategy.clone(), &["RollingUpdate", "OnDelete"])),
+        _ => errs.push(FieldError::not_supported(
+            sp,
+            strategy.clone(),
+            &["RollingUpdate", "OnDelete"],
+        )),
     }
-    nonnegative(spec, "revisionHistoryLimit", &path.child("revisionHistoryLimit"), errs);
+    nonnegative(
+        spec,
+        "revisionHistoryLimit",
+        &path.child("revisionHistoryLimit"),
+        errs,
+    );
     selector_immutable(v, errs);
 }
 
