@@ -4,7 +4,9 @@
 
 pub mod admission;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod selector;
 pub mod table;

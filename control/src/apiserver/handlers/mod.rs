@@ -82,11 +82,11 @@ pub async fn dispatch(ctx: Ctx<'_>, req: Request<Incoming>) -> ApiResult<Respons
         (&Method::GET, Some(name), None) => read::get(ctx, name),
         (&Method::POST, None, None) => {
             let body = super::body::read(req.into_body()).await?;
-            write::create(ctx, &body).await
+            write::create(ctx, &content_type, &body).await
         }
         (&Method::PUT, Some(name), None) => {
             let body = super::body::read(req.into_body()).await?;
-            write::update(ctx, name, None, &body).await
+            write::update(ctx, name, None, &content_type, &body).await
         }
         (&Method::PATCH, Some(name), None) => {
             let body = super::body::read(req.into_body()).await?;

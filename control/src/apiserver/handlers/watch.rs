@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use control_store::{EventKind, WatchEvent};
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Channel};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use serde_json::{json, Value};
 
 use super::read::{range_filtered, table_of, Filter};
@@ -56,109 +57,141 @@ pub async fn watch(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
             rev + 1
         }
     };
-    let (mut tx, chan) = Channel::<Bytes, std::convert::Infallible>::new(64);
-    let mut resp = Response::new(chan.boxed());
+    let watcher = ctx.server.store.watch(&prefix, start);
+    ctx.server.metrics.watchers_inc();
+    let mut tick = tokio::time::interval(BOOKMARK_EVERY);
+    tick.reset();
+    let state = WatchState {
+        server: ctx.server.clone(),
+        rr: ctx.rr.clone(),
+        query: ctx.query.clone(),
+        accept: ctx.accept.to_string(),
+        filter,
+        as_table,
+        first_table: true,
+        initial: initial.into(),
+        watcher: watcher.map_err(|e| e.to_string()),
+        done: false,
+        deadline: tokio::time::Instant::now() + timeout,
+        tick,
+        bookmarks,
+        last_rev: start - 1,
+    };
+    // hyper's connection task polls this stream itself: no task or channel per watch.
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        let line = st.next_line().await?;
+        Some((Ok::<_, std::convert::Infallible>(Frame::data(line)), st))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-
-    let watcher = ctx.server.store.watch(&prefix, start);
-    let server = ctx.server.clone();
-    let table_ctx_rr = ctx.rr.clone();
-    let query = ctx.query.clone();
-    let accept = ctx.accept.to_string();
-    server.metrics.watchers_inc();
-    tokio::spawn(async move {
-        let ctx = Ctx {
-            server: &server,
-            rr: &table_ctx_rr,
-            query: &query,
-            accept: &accept,
-        };
-        let mut first_table = true;
-        let mut encode = |kind: &str, obj: &Value| -> Bytes {
-            let object = if as_table && kind != "BOOKMARK" && kind != "ERROR" {
-                let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                let mut t = table_of(&ctx, std::slice::from_ref(obj), &rv, None);
-                // Only the first event carries the column definitions, as kube-apiserver does.
-                if !first_table {
-                    t["columnDefinitions"] = json!([]);
-                }
-                first_table = false;
-                t
-            } else {
-                obj.clone()
-            };
-            let mut line = serde_json::to_vec(&json!({"type": kind, "object": object}))
-                .unwrap_or_default();
-            line.push(b'\n');
-            Bytes::from(line)
-        };
-        let mut watcher = match watcher {
-            Ok(w) => w,
-            Err(e) => {
-                let status = gone_status(&e.to_string());
-                let _ = tx.send_data(encode("ERROR", &status)).await;
-                server.metrics.watchers_dec();
-                return;
-            }
-        };
-        for obj in &initial {
-            if tx.send_data(encode("ADDED", obj)).await.is_err() {
-                server.metrics.watchers_dec();
-                return;
-            }
-        }
-        drop(initial);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last_rev = start - 1;
-        let mut tick = tokio::time::interval(BOOKMARK_EVERY);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                ev = watcher.next() => {
-                    match ev {
-                        Some(Ok(ev)) => {
-                            last_rev = ev.kv.mod_revision;
-                            // Unfiltered JSON watches (the common, high fan-out case) splice the
-                            // stored bytes into the event line without parsing the object.
-                            if filter.is_empty() && !as_table {
-                                if let Some(line) = raw_event_line(&ev) {
-                                    if tx.send_data(line).await.is_err() {
-                                        break;
-                                    }
-                                }
-                                continue;
-                            }
-                            if let Some((kind, obj)) = transform(&ctx, &filter, &ev) {
-                                if tx.send_data(encode(kind, &obj)).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                        Some(Err(e)) => {
-                            let _ = tx.send_data(encode("ERROR", &gone_status(&e.to_string()))).await;
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                _ = tick.tick(), if bookmarks => {
-                    let bm = json!({"kind": ctx.resource().kind, "apiVersion": ctx.resource().api_version(),
-                        "metadata": {"resourceVersion": last_rev.to_string(),
-                                     "annotations": {"k8s.io/initial-events-end": "true"}}});
-                    if tx.send_data(encode("BOOKMARK", &bm)).await.is_err() {
-                        break;
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        server.metrics.watchers_dec();
-    });
     Ok(resp)
+}
+
+/// Everything one watch stream needs between events.
+struct WatchState {
+    server: std::sync::Arc<crate::apiserver::ApiServer>,
+    rr: crate::apiserver::request::ResourceRequest,
+    query: crate::apiserver::request::Query,
+    accept: String,
+    filter: Filter,
+    as_table: bool,
+    first_table: bool,
+    initial: std::collections::VecDeque<Value>,
+    /// The store watcher, or why it could not start (sent as an ERROR event).
+    watcher: Result<control_store::Watcher, String>,
+    done: bool,
+    deadline: tokio::time::Instant,
+    tick: tokio::time::Interval,
+    bookmarks: bool,
+    last_rev: i64,
+}
+
+impl Drop for WatchState {
+    fn drop(&mut self) {
+        self.server.metrics.watchers_dec();
+    }
+}
+
+impl WatchState {
+    fn encode(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let object = if self.as_table && kind != "BOOKMARK" && kind != "ERROR" {
+            let ctx = Ctx {
+                server: &self.server,
+                rr: &self.rr,
+                query: &self.query,
+                accept: &self.accept,
+            };
+            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+            let mut t = table_of(&ctx, std::slice::from_ref(obj), &rv, None);
+            // Only the first event carries the column definitions, as kube-apiserver does.
+            if !self.first_table {
+                t["columnDefinitions"] = json!([]);
+            }
+            self.first_table = false;
+            t
+        } else {
+            obj.clone()
+        };
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    /// The next line of the stream, or None when it ends (timeout, error sent, store closed).
+    async fn next_line(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        if let Some(obj) = self.initial.pop_front() {
+            return Some(self.encode("ADDED", &obj));
+        }
+        loop {
+            let watcher = match &mut self.watcher {
+                Ok(w) => w,
+                Err(e) => {
+                    let status = gone_status(&e.clone());
+                    self.done = true;
+                    return Some(self.encode("ERROR", &status));
+                }
+            };
+            tokio::select! {
+                ev = watcher.next() => match ev {
+                    Some(Ok(ev)) => {
+                        self.last_rev = ev.kv.mod_revision;
+                        // Unfiltered JSON watches (the common, high fan-out case) splice the
+                        // stored bytes into the event line without parsing the object.
+                        if self.filter.is_empty() && !self.as_table {
+                            if let Some(line) = raw_event_line(&ev) {
+                                return Some(line);
+                            }
+                            continue;
+                        }
+                        let ctx = Ctx { server: &self.server, rr: &self.rr, query: &self.query, accept: &self.accept };
+                        if let Some((kind, obj)) = transform(&ctx, &self.filter, &ev) {
+                            return Some(self.encode(kind, &obj));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Some(self.encode("ERROR", &gone_status(&e.to_string())));
+                    }
+                    None => return None,
+                },
+                _ = self.tick.tick(), if self.bookmarks => {
+                    let r = self.rr.resource;
+                    let bm = json!({"kind": r.kind, "apiVersion": r.api_version(),
+                        "metadata": {"resourceVersion": self.last_rev.to_string(),
+                                     "annotations": {"k8s.io/initial-events-end": "true"}}});
+                    return Some(self.encode("BOOKMARK", &bm));
+                }
+                _ = tokio::time::sleep_until(self.deadline) => return None,
+            }
+        }
+    }
 }
 
 /// The watch event line of an unfiltered JSON watch, built from the stored bytes.

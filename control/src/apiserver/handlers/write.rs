@@ -38,36 +38,27 @@ pub struct Input {
     pub warnings: Vec<String>,
 }
 
-/// Decodes a body as the resource's kind, honouring `fieldValidation` (Strict, Warn, Ignore).
-pub fn decode_input(ctx: &Ctx<'_>, raw: &Value) -> ApiResult<Input> {
+/// Decodes a request body as the resource's kind, honouring `fieldValidation` (Strict, Warn,
+/// Ignore): JSON as sent by most clients, or Kubernetes protobuf as kubectl's typed clients send.
+pub fn decode_input(ctx: &Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<Input> {
     let r = ctx.resource();
-    let decoded = admission::decode(r, raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mode = ctx.query.get("fieldValidation").unwrap_or("Warn");
-    let mut warnings = Vec::new();
-    if !decoded.unknown_fields.is_empty() {
-        let msgs: Vec<String> = decoded
-            .unknown_fields
-            .iter()
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect();
-        match mode {
-            "Strict" => {
-                return Err(ApiError::BadRequest(format!(
-                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                    r.kind,
-                    r.version,
-                    r.kind,
-                    msgs.join(", ")
-                )))
-            }
-            "Ignore" => {}
-            _ => warnings = msgs,
+    let mode = admission::FieldValidation::parse(ctx.query.get("fieldValidation"))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let decoded = if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        let value = control_apimachinery::protobuf::decode_object(raw)
+            .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
+        admission::decode(r, &value)
+    } else {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest("the request body is empty".into()));
         }
+        admission::decode_bytes(r, raw)
     }
-    Ok(Input {
-        object: decoded.object,
-        warnings,
-    })
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (object, warnings) = decoded
+        .apply(r, mode)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Input { object, warnings })
 }
 
 fn invalid_from(r: &Resource, name: &str, errs: Vec<admission::FieldError>) -> ApiError {
@@ -109,13 +100,12 @@ fn respond_value(code: StatusCode, obj: &Value, warnings: &[String]) -> Response
     respond(code, serde_json::to_vec(obj).unwrap_or_default(), warnings)
 }
 
-pub async fn create(ctx: Ctx<'_>, raw: &[u8]) -> ApiResult<Response<Body>> {
+pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
     let r = ctx.resource();
-    let input = body::parse_json(raw)?;
     let Input {
         object: mut obj,
         warnings,
-    } = decode_input(&ctx, &input)?;
+    } = decode_input(&ctx, content_type, raw)?;
     set_type_meta(&mut obj, r);
     // Scope: the path decides the namespace; a different one in the body is an error.
     if r.namespaced {
@@ -269,15 +259,15 @@ pub async fn update(
     ctx: Ctx<'_>,
     name: &str,
     part: Option<Part>,
+    content_type: &str,
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
     let r = ctx.resource();
     let part = part.unwrap_or(Part::Main);
-    let input = body::parse_json(raw)?;
     let Input {
         object: mut new,
         warnings,
-    } = decode_input(&ctx, &input)?;
+    } = decode_input(&ctx, content_type, raw)?;
     set_type_meta(&mut new, r);
     match new.name() {
         Some(n) if n != name => {
@@ -308,6 +298,8 @@ pub async fn patch(
     let part = part.unwrap_or(Part::Main);
     let patch_type = patch_type(content_type)?;
     let definition = definition_name(r);
+    let mode = admission::FieldValidation::parse(ctx.query.get("fieldValidation"))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let raw = raw.to_vec();
     guaranteed_update(ctx, name, None, &[], move |current| {
         let patched = patch::apply_patch(&definition, current, patch_type, &raw).map_err(|e| {
@@ -339,7 +331,10 @@ pub async fn patch(
             }
         }
         let decoded = admission::decode(r, &patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok(decoded.object)
+        let (object, _warnings) = decoded
+            .apply(r, mode)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(object)
     }, part)
     .await
 }
