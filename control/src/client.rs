@@ -30,8 +30,8 @@ pub struct KubeConfig {
 impl KubeConfig {
     /// Reads a kubeconfig with one cluster and one user with embedded certificate data.
     pub fn load(path: &std::path::Path) -> Result<KubeConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let field = |name: &str| -> Result<String> {
             text.lines()
                 .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
@@ -133,10 +133,18 @@ impl Connection {
     }
 
     /// Like [`request`](Self::request) but fails unless the status is 2xx.
-    pub async fn expect_ok(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes> {
+    pub async fn expect_ok(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes> {
         let (status, bytes) = self.request(method.clone(), path, body).await?;
         if !status.is_success() {
-            bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+            bail!(
+                "{method} {path}: {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         Ok(bytes)
     }

@@ -8,7 +8,11 @@ use control::apiserver::{self, Config};
 use control_store::StoreOptions;
 
 #[derive(Parser, Debug)]
-#[command(name = "control", version, about = "Kubernetes-compatible control plane")]
+#[command(
+    name = "control",
+    version,
+    about = "Kubernetes-compatible control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,7 +74,10 @@ fn main() -> std::process::ExitCode {
                 node_port_range: ports,
                 store,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: starting the runtime: {e}");
@@ -89,7 +96,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
-    let (a, b) = s.split_once('-').ok_or("expected FIRST-LAST, e.g. 30000-32767")?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or("expected FIRST-LAST, e.g. 30000-32767")?;
     let a: u16 = a.trim().parse().map_err(|_| format!("bad port {a:?}"))?;
     let b: u16 = b.trim().parse().map_err(|_| format!("bad port {b:?}"))?;
     if a > b {

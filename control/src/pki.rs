@@ -199,7 +199,8 @@ fn set_validity(params: &mut CertificateParams, years: i32) {
         start.day() as u8,
     );
     let end_year = i32::from(today.year()) + years;
-    params.not_after = rcgen::date_time_ymd(end_year, today.month() as u8, today.day().min(28) as u8);
+    params.not_after =
+        rcgen::date_time_ymd(end_year, today.month() as u8, today.day().min(28) as u8);
 }
 
 #[cfg(test)]

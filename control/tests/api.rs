@@ -11,11 +11,16 @@ use serde_json::{json, Value};
 use support::Server;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn connect(s: &Server) -> Connection {
-    Connection::connect(&KubeConfig::load(&s.kubeconfig()).unwrap()).await.unwrap()
+    Connection::connect(&KubeConfig::load(&s.kubeconfig()).unwrap())
+        .await
+        .unwrap()
 }
 
 fn cm(name: &str, v: &str) -> Vec<u8> {
@@ -24,7 +29,12 @@ fn cm(name: &str, v: &str) -> Vec<u8> {
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
-async fn status_of(c: &mut Connection, m: Method, path: &str, body: Option<Vec<u8>>) -> (StatusCode, Value) {
+async fn status_of(
+    c: &mut Connection,
+    m: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> (StatusCode, Value) {
     let (code, bytes) = c.request(m, path, body).await.unwrap();
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
@@ -36,7 +46,14 @@ fn bad_requests_get_kubernetes_status_objects() {
         let mut c = connect(&s).await;
         let (code, st) = status_of(&mut c, Method::POST, CMS, Some(b"{not json".to_vec())).await;
         assert_eq!(code, StatusCode::BAD_REQUEST);
-        assert_eq!((st["kind"].as_str(), st["reason"].as_str(), st["code"].as_i64()), (Some("Status"), Some("BadRequest"), Some(400)));
+        assert_eq!(
+            (
+                st["kind"].as_str(),
+                st["reason"].as_str(),
+                st["code"].as_i64()
+            ),
+            (Some("Status"), Some("BadRequest"), Some(400))
+        );
 
         let big = cm("big", &"x".repeat(4 * 1024 * 1024));
         let (code, st) = status_of(&mut c, Method::POST, CMS, Some(big)).await;
@@ -50,18 +67,44 @@ fn bad_requests_get_kubernetes_status_objects() {
         let (code, _) = status_of(&mut c, Method::GET, "/apis/batch/v1beta1/cronjobs", None).await;
         assert_eq!(code, StatusCode::NOT_FOUND);
 
-        let bad = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
-            "spec": {"ports": [{"port": 70000}, {"port": 80, "protocol": "QUIC"}]}})).unwrap();
-        let (code, st) = status_of(&mut c, Method::POST, "/api/v1/namespaces/default/services", Some(bad)).await;
+        let bad = serde_json::to_vec(
+            &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+            "spec": {"ports": [{"port": 70000}, {"port": 80, "protocol": "QUIC"}]}}),
+        )
+        .unwrap();
+        let (code, st) = status_of(
+            &mut c,
+            Method::POST,
+            "/api/v1/namespaces/default/services",
+            Some(bad),
+        )
+        .await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{st}");
-        let fields: Vec<&str> = st["details"]["causes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> = st["details"]["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["field"].as_str().unwrap())
+            .collect();
         assert!(fields.contains(&"spec.ports[0].port"), "{fields:?}");
         assert!(fields.contains(&"spec.ports[1].protocol"), "{fields:?}");
         // Nothing half-written: the invalid Service is not there.
-        let (code, _) = status_of(&mut c, Method::GET, "/api/v1/namespaces/default/services/s", None).await;
+        let (code, _) = status_of(
+            &mut c,
+            Method::GET,
+            "/api/v1/namespaces/default/services/s",
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::NOT_FOUND);
 
-        let (code, st) = status_of(&mut c, Method::POST, "/api/v1/namespaces/nowhere/configmaps", Some(cm("a", "b"))).await;
+        let (code, st) = status_of(
+            &mut c,
+            Method::POST,
+            "/api/v1/namespaces/nowhere/configmaps",
+            Some(cm("a", "b")),
+        )
+        .await;
         assert_eq!(code, StatusCode::NOT_FOUND, "{st}");
     });
 }
@@ -71,18 +114,43 @@ fn stale_updates_conflict_and_fresh_ones_win() {
     let s = Server::start();
     rt().block_on(async {
         let mut c = connect(&s).await;
-        let created: Value = serde_json::from_slice(&c.expect_ok(Method::POST, CMS, Some(cm("x", "1"))).await.unwrap()).unwrap();
-        let rv = created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let created: Value = serde_json::from_slice(
+            &c.expect_ok(Method::POST, CMS, Some(cm("x", "1")))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let rv = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mut first = created.clone();
         first["data"]["v"] = json!("2");
-        c.expect_ok(Method::PUT, &format!("{CMS}/x"), Some(serde_json::to_vec(&first).unwrap())).await.unwrap();
+        c.expect_ok(
+            Method::PUT,
+            &format!("{CMS}/x"),
+            Some(serde_json::to_vec(&first).unwrap()),
+        )
+        .await
+        .unwrap();
         // Same resourceVersion again: someone else changed it in between.
         let mut stale = created.clone();
         stale["data"]["v"] = json!("3");
-        let (code, st) = status_of(&mut c, Method::PUT, &format!("{CMS}/x"), Some(serde_json::to_vec(&stale).unwrap())).await;
+        let (code, st) = status_of(
+            &mut c,
+            Method::PUT,
+            &format!("{CMS}/x"),
+            Some(serde_json::to_vec(&stale).unwrap()),
+        )
+        .await;
         assert_eq!(code, StatusCode::CONFLICT, "{st}");
         assert_eq!(st["reason"], "Conflict");
-        let now: Value = serde_json::from_slice(&c.expect_ok(Method::GET, &format!("{CMS}/x"), None).await.unwrap()).unwrap();
+        let now: Value = serde_json::from_slice(
+            &c.expect_ok(Method::GET, &format!("{CMS}/x"), None)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(now["data"]["v"], "2");
         assert_ne!(now["metadata"]["resourceVersion"].as_str().unwrap(), rv);
         let (code, st) = status_of(&mut c, Method::POST, CMS, Some(cm("x", "again"))).await;
@@ -97,13 +165,17 @@ fn lists_page_with_continue_tokens() {
     rt().block_on(async {
         let mut c = connect(&s).await;
         for i in 0..25 {
-            c.expect_ok(Method::POST, CMS, Some(cm(&format!("p{i:02}"), "v"))).await.unwrap();
+            c.expect_ok(Method::POST, CMS, Some(cm(&format!("p{i:02}"), "v")))
+                .await
+                .unwrap();
         }
         let mut names = Vec::new();
         let mut path = format!("{CMS}?limit=10");
         let mut pages = 0;
         loop {
-            let page: Value = serde_json::from_slice(&c.expect_ok(Method::GET, &path, None).await.unwrap()).unwrap();
+            let page: Value =
+                serde_json::from_slice(&c.expect_ok(Method::GET, &path, None).await.unwrap())
+                    .unwrap();
             pages += 1;
             for i in page["items"].as_array().unwrap() {
                 names.push(i["metadata"]["name"].as_str().unwrap().to_string());
@@ -116,7 +188,13 @@ fn lists_page_with_continue_tokens() {
         assert_eq!(pages, 3);
         let want: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
         assert_eq!(names, want);
-        let (code, _) = status_of(&mut c, Method::GET, &format!("{CMS}?limit=10&continue=garbage"), None).await;
+        let (code, _) = status_of(
+            &mut c,
+            Method::GET,
+            &format!("{CMS}?limit=10&continue=garbage"),
+            None,
+        )
+        .await;
         assert_eq!(code, StatusCode::BAD_REQUEST);
     });
 }
@@ -128,7 +206,9 @@ async fn read_events(resp: http::Response<hyper::body::Incoming>, n: usize) -> V
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while out.len() < n {
-            let Some(Ok(frame)) = body.frame().await else { break };
+            let Some(Ok(frame)) = body.frame().await else {
+                break;
+            };
             if let Some(d) = frame.data_ref() {
                 buf.extend_from_slice(d);
             }
@@ -147,23 +227,61 @@ fn watches_resume_from_a_resource_version_in_order() {
     let s = Server::start();
     rt().block_on(async {
         let mut c = connect(&s).await;
-        let first: Value = serde_json::from_slice(&c.expect_ok(Method::POST, CMS, Some(cm("w", "0"))).await.unwrap()).unwrap();
-        let rv = first["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let first: Value = serde_json::from_slice(
+            &c.expect_ok(Method::POST, CMS, Some(cm("w", "0")))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let rv = first["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
         for i in 1..=3 {
             let patch = serde_json::to_vec(&json!({"data": {"v": i.to_string()}})).unwrap();
-            let resp = c.send(Method::PATCH, &format!("{CMS}/w"), Some(patch), "application/merge-patch+json").await.unwrap();
+            let resp = c
+                .send(
+                    Method::PATCH,
+                    &format!("{CMS}/w"),
+                    Some(patch),
+                    "application/merge-patch+json",
+                )
+                .await
+                .unwrap();
             assert!(resp.status().is_success());
             resp.into_body().collect().await.unwrap();
         }
-        c.expect_ok(Method::DELETE, &format!("{CMS}/w"), None).await.unwrap();
+        c.expect_ok(Method::DELETE, &format!("{CMS}/w"), None)
+            .await
+            .unwrap();
         let mut w = connect(&s).await;
-        let resp = w.send(Method::GET, &format!("{CMS}?watch=1&resourceVersion={rv}"), None, "application/json").await.unwrap();
+        let resp = w
+            .send(
+                Method::GET,
+                &format!("{CMS}?watch=1&resourceVersion={rv}"),
+                None,
+                "application/json",
+            )
+            .await
+            .unwrap();
         let events = read_events(resp, 4).await;
         let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]);
-        let values: Vec<&str> = events[..3].iter().map(|e| e["object"]["data"]["v"].as_str().unwrap()).collect();
+        let values: Vec<&str> = events[..3]
+            .iter()
+            .map(|e| e["object"]["data"]["v"].as_str().unwrap())
+            .collect();
         assert_eq!(values, ["1", "2", "3"]);
-        let rvs: Vec<i64> = events.iter().map(|e| e["object"]["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()).collect();
+        let rvs: Vec<i64> = events
+            .iter()
+            .map(|e| {
+                e["object"]["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
         assert!(rvs.windows(2).all(|p| p[0] < p[1]), "{rvs:?}");
     });
 }
@@ -174,13 +292,25 @@ fn watches_from_a_compacted_revision_get_410() {
     rt().block_on(async {
         let mut c = connect(&s).await;
         for i in 0..5 {
-            c.expect_ok(Method::POST, CMS, Some(cm(&format!("c{i}"), "v"))).await.unwrap();
+            c.expect_ok(Method::POST, CMS, Some(cm(&format!("c{i}"), "v")))
+                .await
+                .unwrap();
         }
         // Two compaction intervals: the first records a revision, the second compacts to it.
         tokio::time::sleep(Duration::from_millis(3500)).await;
-        c.expect_ok(Method::POST, CMS, Some(cm("after", "v"))).await.unwrap();
+        c.expect_ok(Method::POST, CMS, Some(cm("after", "v")))
+            .await
+            .unwrap();
         let mut w = connect(&s).await;
-        let resp = w.send(Method::GET, &format!("{CMS}?watch=1&resourceVersion=2"), None, "application/json").await.unwrap();
+        let resp = w
+            .send(
+                Method::GET,
+                &format!("{CMS}?watch=1&resourceVersion=2"),
+                None,
+                "application/json",
+            )
+            .await
+            .unwrap();
         let events = read_events(resp, 1).await;
         assert_eq!(events[0]["type"], "ERROR", "{events:?}");
         assert_eq!(events[0]["object"]["code"], 410);
@@ -195,7 +325,12 @@ fn health_is_public_and_metrics_count_requests() {
         c.expect_ok(Method::GET, CMS, None).await.unwrap();
         let metrics = c.expect_ok(Method::GET, "/metrics", None).await.unwrap();
         let text = String::from_utf8_lossy(&metrics);
-        assert!(text.contains("apiserver_request_total{verb=\"LIST\",resource=\"configmaps\",code=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "apiserver_request_total{verb=\"LIST\",resource=\"configmaps\",code=\"200\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("store_revision"));
         let ok = c.expect_ok(Method::GET, "/readyz", None).await.unwrap();
         assert_eq!(&ok[..], b"ok");
@@ -204,7 +339,12 @@ fn health_is_public_and_metrics_count_requests() {
 
 #[test]
 fn service_ips_and_node_ports_are_never_shared() {
-    let s = Server::start_with(&["--service-cluster-ip-range", "10.0.0.0/28", "--service-node-port-range", "30000-30004"]);
+    let s = Server::start_with(&[
+        "--service-cluster-ip-range",
+        "10.0.0.0/28",
+        "--service-node-port-range",
+        "30000-30004",
+    ]);
     rt().block_on(async {
         let mut c = connect(&s).await;
         let mut ips = std::collections::HashSet::new();

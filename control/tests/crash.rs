@@ -12,7 +12,10 @@ use support::Server;
 #[test]
 fn acknowledged_writes_survive_kill_9_during_a_write_storm() {
     let mut s = Server::start();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     for round in 0..3 {
         let cfg = KubeConfig::load(&s.kubeconfig()).unwrap();
@@ -23,7 +26,9 @@ fn acknowledged_writes_survive_kill_9_during_a_write_storm() {
             let acked = acked.clone();
             let stop = stop.clone();
             tasks.push(rt.spawn(async move {
-                let Ok(mut conn) = Connection::connect(&cfg).await else { return };
+                let Ok(mut conn) = Connection::connect(&cfg).await else {
+                    return;
+                };
                 for i in 0.. {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
@@ -33,11 +38,17 @@ fn acknowledged_writes_survive_kill_9_during_a_write_storm() {
                     let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
                         "metadata": {"name": name}, "data": {"v": value}});
                     match conn
-                        .request(Method::POST, "/api/v1/namespaces/default/configmaps", Some(serde_json::to_vec(&body).unwrap()))
+                        .request(
+                            Method::POST,
+                            "/api/v1/namespaces/default/configmaps",
+                            Some(serde_json::to_vec(&body).unwrap()),
+                        )
                         .await
                     {
                         Ok((StatusCode::CREATED, _)) => acked.lock().unwrap().push((name, value)),
-                        Ok((code, b)) => panic!("unexpected {code}: {}", String::from_utf8_lossy(&b)),
+                        Ok((code, b)) => {
+                            panic!("unexpected {code}: {}", String::from_utf8_lossy(&b))
+                        }
                         // The server died under us: this write was never acknowledged.
                         Err(_) => return,
                     }
@@ -55,7 +66,9 @@ fn acknowledged_writes_survive_kill_9_during_a_write_storm() {
         let cfg = KubeConfig::load(&s.kubeconfig()).unwrap();
         let listed = rt.block_on(async {
             let mut conn = Connection::connect(&cfg).await.unwrap();
-            conn.expect_ok(Method::GET, "/api/v1/namespaces/default/configmaps", None).await.unwrap()
+            conn.expect_ok(Method::GET, "/api/v1/namespaces/default/configmaps", None)
+                .await
+                .unwrap()
         });
         let list: serde_json::Value = serde_json::from_slice(&listed).unwrap();
         let stored: std::collections::HashMap<String, String> = list["items"]
@@ -70,10 +83,21 @@ fn acknowledged_writes_survive_kill_9_during_a_write_storm() {
             })
             .collect();
         let acked = acked.lock().unwrap();
-        assert!(acked.len() > 50, "round {round}: only {} writes acknowledged", acked.len());
+        assert!(
+            acked.len() > 50,
+            "round {round}: only {} writes acknowledged",
+            acked.len()
+        );
         for (name, value) in acked.iter() {
-            assert_eq!(stored.get(name), Some(value), "acknowledged write {name} lost after kill -9");
+            assert_eq!(
+                stored.get(name),
+                Some(value),
+                "acknowledged write {name} lost after kill -9"
+            );
         }
-        eprintln!("round {round}: {} acknowledged writes all present", acked.len());
+        eprintln!(
+            "round {round}: {} acknowledged writes all present",
+            acked.len()
+        );
     }
 }

@@ -58,7 +58,10 @@ fn create_get_and_every_output_format() {
     let table = s.kubectl(&["get", "pods"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    assert!(table.contains("my-pod") && table.contains("0/1") && table.contains("Pending"), "{table}");
+    assert!(
+        table.contains("my-pod") && table.contains("0/1") && table.contains("Pending"),
+        "{table}"
+    );
 
     let wide = s.kubectl(&["get", "pods", "-o", "wide"]);
     let header = wide.lines().next().unwrap();
@@ -81,14 +84,26 @@ fn create_get_and_every_output_format() {
     let json: serde_json::Value =
         serde_json::from_str(&s.kubectl(&["get", "pod", "my-pod", "-o", "json"])).unwrap();
     assert_eq!(json["spec"]["containers"][0]["image"], "busybox:1.36");
-    assert_eq!(s.kubectl(&["get", "pods", "-o", "name"]).trim(), "pod/my-pod");
     assert_eq!(
-        s.kubectl(&["get", "pod", "my-pod", "-o", "jsonpath={.spec.containers[0].name}"]),
+        s.kubectl(&["get", "pods", "-o", "name"]).trim(),
+        "pod/my-pod"
+    );
+    assert_eq!(
+        s.kubectl(&[
+            "get",
+            "pod",
+            "my-pod",
+            "-o",
+            "jsonpath={.spec.containers[0].name}"
+        ]),
         "app"
     );
 
     let err = s.kubectl_fails(&["create", "-f", "-"], Some(POD));
-    assert!(err.contains("AlreadyExists") || err.contains("already exists"), "{err}");
+    assert!(
+        err.contains("AlreadyExists") || err.contains("already exists"),
+        "{err}"
+    );
     let err = s.kubectl_fails(&["get", "pod", "nope"], None);
     assert!(err.contains("pods \"nope\" not found"), "{err}");
 }
@@ -116,7 +131,13 @@ fn apply_twice_changes_the_object_in_place() {
     ]);
     assert_eq!(got, "3 nginx:1.26 two 2");
     // Still one container: the strategic merge patch merged by name instead of appending.
-    let n = s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name}"]);
+    let n = s.kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[*].name}",
+    ]);
     assert_eq!(n, "nginx");
 }
 
@@ -153,14 +174,20 @@ fn label_selectors_and_label_columns() {
     assert_eq!(names("!app"), ["d"]);
 
     let cols = s.kubectl(&["get", "cm", "a", "-L", "app,tier"]);
-    assert!(cols.lines().next().unwrap().contains("APP") && cols.contains("front"), "{cols}");
+    assert!(
+        cols.lines().next().unwrap().contains("APP") && cols.contains("front"),
+        "{cols}"
+    );
     let shown = s.kubectl(&["get", "cm", "a", "--show-labels"]);
     assert!(shown.contains("app=web,tier=front"), "{shown}");
 
     s.kubectl(&["create", "namespace", "other"]);
     s.kubectl(&["-n", "other", "create", "configmap", "z"]);
     let all = s.kubectl(&["get", "cm", "-A"]);
-    assert!(all.lines().next().unwrap().starts_with("NAMESPACE"), "{all}");
+    assert!(
+        all.lines().next().unwrap().starts_with("NAMESPACE"),
+        "{all}"
+    );
     assert!(all.contains("other") && all.contains("default"), "{all}");
 
     let err = s.kubectl_fails(&["get", "cm", "-l", "a in (b"], None);
@@ -199,7 +226,10 @@ fn describe_delete_and_namespaces() {
     let s = Server::start();
     s.kubectl_in(&["apply", "-f", "-"], Some(DEPLOYMENT));
     let d = s.kubectl(&["describe", "deployment", "web"]);
-    assert!(d.contains("Name:") && d.contains("web") && d.contains("nginx:1.25"), "{d}");
+    assert!(
+        d.contains("Name:") && d.contains("web") && d.contains("nginx:1.25"),
+        "{d}"
+    );
     s.kubectl_in(&["create", "-f", "-"], Some(POD));
     let d = s.kubectl(&["describe", "pod", "my-pod"]);
     assert!(d.contains("busybox:1.36"), "{d}");
@@ -221,7 +251,15 @@ fn describe_delete_and_namespaces() {
     // A namespace empties, then goes; nothing can be created while it terminates.
     s.kubectl(&["create", "namespace", "gone"]);
     s.kubectl(&["-n", "gone", "create", "configmap", "c1"]);
-    s.kubectl(&["-n", "gone", "create", "secret", "generic", "s1", "--from-literal=a=b"]);
+    s.kubectl(&[
+        "-n",
+        "gone",
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        "--from-literal=a=b",
+    ]);
     s.kubectl(&["delete", "namespace", "gone", "--timeout=30s"]);
     let err = s.kubectl_fails(&["get", "namespace", "gone"], None);
     assert!(err.contains("not found"), "{err}");
@@ -243,41 +281,125 @@ fn label_annotate_scale_patch_and_edit() {
     assert!(err.contains("already has a value"), "{err}");
     s.kubectl(&["label", "deploy", "web", "team=b", "--overwrite"]);
     s.kubectl(&["annotate", "deploy", "web", "note=hello"]);
-    let got = s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.metadata.labels.team} {.metadata.annotations.note}"]);
+    let got = s.kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.labels.team} {.metadata.annotations.note}",
+    ]);
     assert_eq!(got, "b hello");
 
     s.kubectl(&["scale", "deployment", "web", "--replicas=5"]);
-    assert_eq!(s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
+    assert_eq!(
+        s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
 
     s.kubectl(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:strategic"}]}}}}"#]);
-    s.kubectl(&["patch", "deploy", "web", "--type=merge", "-p", r#"{"metadata":{"labels":{"merged":"yes"}}}"#]);
-    s.kubectl(&["patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":1}]"#]);
+    s.kubectl(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"merged":"yes"}}}"#,
+    ]);
+    s.kubectl(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":1}]"#,
+    ]);
     let got = s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.metadata.labels.merged} {.spec.replicas}"]);
     assert_eq!(got, "nginx:strategic yes 1");
-    let err = s.kubectl_fails(&["patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9}]"#], None);
+    let err = s.kubectl_fails(
+        &[
+            "patch",
+            "deploy",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+        ],
+        None,
+    );
     assert!(!err.is_empty());
 
     s.kubectl(&["create", "configmap", "conf", "--from-literal=color=blue"]);
-    let out = s.kubectl_as("kubectl", &["edit", "configmap", "conf"], None, &[("EDITOR", "sed -i s/blue/green/")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.kubectl(&["get", "cm", "conf", "-o", "jsonpath={.data.color}"]), "green");
+    let out = s.kubectl_as(
+        "kubectl",
+        &["edit", "configmap", "conf"],
+        None,
+        &[("EDITOR", "sed -i s/blue/green/")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        s.kubectl(&["get", "cm", "conf", "-o", "jsonpath={.data.color}"]),
+        "green"
+    );
 }
 
 #[test]
 fn create_helpers_explain_and_api_resources() {
     let s = Server::start();
-    assert!(s.kubectl(&["create", "namespace", "team"]).contains("namespace/team created"));
-    s.kubectl(&["-n", "team", "create", "configmap", "app", "--from-literal=a=1", "--from-literal=b=2"]);
-    s.kubectl(&["-n", "team", "create", "secret", "generic", "pw", "--from-literal=password=s3cret"]);
-    let secret = s.kubectl(&["-n", "team", "get", "secret", "pw", "-o", "jsonpath={.data.password} {.type}"]);
+    assert!(s
+        .kubectl(&["create", "namespace", "team"])
+        .contains("namespace/team created"));
+    s.kubectl(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "app",
+        "--from-literal=a=1",
+        "--from-literal=b=2",
+    ]);
+    s.kubectl(&[
+        "-n",
+        "team",
+        "create",
+        "secret",
+        "generic",
+        "pw",
+        "--from-literal=password=s3cret",
+    ]);
+    let secret = s.kubectl(&[
+        "-n",
+        "team",
+        "get",
+        "secret",
+        "pw",
+        "-o",
+        "jsonpath={.data.password} {.type}",
+    ]);
     assert_eq!(secret, "czNjcmV0 Opaque");
 
     let explain = s.kubectl(&["explain", "pod.spec.containers"]);
-    assert!(explain.contains("KIND:") && explain.contains("Pod"), "{explain}");
-    assert!(explain.contains("image") && explain.contains("FIELD"), "{explain}");
+    assert!(
+        explain.contains("KIND:") && explain.contains("Pod"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("image") && explain.contains("FIELD"),
+        "{explain}"
+    );
 
     let namespaced = s.kubectl(&["api-resources", "--namespaced=true"]);
-    for want in ["pods", "deployments", "configmaps", "leases", "endpointslices", "cronjobs"] {
+    for want in [
+        "pods",
+        "deployments",
+        "configmaps",
+        "leases",
+        "endpointslices",
+        "cronjobs",
+    ] {
         assert!(namespaced.contains(want), "{want} missing: {namespaced}");
     }
     assert!(!namespaced.contains("nodes"));
@@ -291,21 +413,36 @@ fn create_helpers_explain_and_api_resources() {
 #[test]
 fn strict_validation_and_clear_errors() {
     let s = Server::start();
-    let bad_field = POD.replace("image: busybox:1.36", "image: busybox:1.36\n    imagee: typo");
+    let bad_field = POD.replace(
+        "image: busybox:1.36",
+        "image: busybox:1.36\n    imagee: typo",
+    );
     let err = s.kubectl_fails(&["create", "-f", "-"], Some(&bad_field));
-    assert!(err.contains("unknown field") && err.contains("imagee"), "{err}");
+    assert!(
+        err.contains("unknown field") && err.contains("imagee"),
+        "{err}"
+    );
 
     let bad_name = POD.replace("name: my-pod", "name: My_Pod");
     let err = s.kubectl_fails(&["create", "-f", "-"], Some(&bad_name));
-    assert!(err.contains("Invalid value") && err.contains("metadata.name"), "{err}");
+    assert!(
+        err.contains("Invalid value") && err.contains("metadata.name"),
+        "{err}"
+    );
 
     let no_image = POD.replace("    image: busybox:1.36\n", "");
     let err = s.kubectl_fails(&["create", "-f", "-"], Some(&no_image));
-    assert!(err.contains("spec.containers[0].image") && err.contains("Required value"), "{err}");
+    assert!(
+        err.contains("spec.containers[0].image") && err.contains("Required value"),
+        "{err}"
+    );
 
     let old_cronjob = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: old\nspec:\n  schedule: '*/1 * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: c\n            image: busybox\n";
     let err = s.kubectl_fails(&["apply", "-f", "-"], Some(old_cronjob));
-    assert!(err.contains("batch/v1beta1") || err.contains("no matches for kind"), "{err}");
+    assert!(
+        err.contains("batch/v1beta1") || err.contains("no matches for kind"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -337,11 +474,29 @@ fn other_kubectl_minors_work_too() {
     let s = Server::start();
     for bin in ["kubectl.1.31", "kubectl.1.33"] {
         let out = s.kubectl_as(bin, &["apply", "-f", "-"], Some(DEPLOYMENT), &[]);
-        assert!(out.status.success(), "{bin}: {}", String::from_utf8_lossy(&out.stderr));
-        let out = s.kubectl_as(bin, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"], None, &[]);
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "2", "{bin}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = s.kubectl_as(
+            bin,
+            &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+            None,
+            &[],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "2",
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = s.kubectl_as(bin, &["delete", "deploy", "web"], None, &[]);
-        assert!(out.status.success(), "{bin}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -351,15 +506,38 @@ fn a_restart_keeps_every_object_and_the_ca() {
     s.kubectl_in(&["apply", "-f", "-"], Some(DEPLOYMENT));
     s.kubectl(&["create", "configmap", "keep", "--from-literal=a=b"]);
     let ca_before = std::fs::read(s.data_dir().join("pki/ca.crt")).unwrap();
-    let rv_before = s.kubectl(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    let rv_before = s.kubectl(&[
+        "get",
+        "cm",
+        "keep",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
     s.kill();
     s.spawn();
-    assert_eq!(std::fs::read(s.data_dir().join("pki/ca.crt")).unwrap(), ca_before);
-    assert_eq!(s.kubectl(&["get", "cm", "keep", "-o", "jsonpath={.data.a}"]), "b");
     assert_eq!(
-        s.kubectl(&["get", "cm", "keep", "-o", "jsonpath={.metadata.resourceVersion}"]),
+        std::fs::read(s.data_dir().join("pki/ca.crt")).unwrap(),
+        ca_before
+    );
+    assert_eq!(
+        s.kubectl(&["get", "cm", "keep", "-o", "jsonpath={.data.a}"]),
+        "b"
+    );
+    assert_eq!(
+        s.kubectl(&[
+            "get",
+            "cm",
+            "keep",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}"
+        ]),
         rv_before
     );
-    assert_eq!(s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2");
-    assert!(eventually(5, || s.kubectl(&["get", "ns", "-o", "name"]).contains("kube-system")));
+    assert_eq!(
+        s.kubectl(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "2"
+    );
+    assert!(eventually(5, || s
+        .kubectl(&["get", "ns", "-o", "name"])
+        .contains("kube-system")));
 }

@@ -26,6 +26,11 @@ use serde_json::{Map, Value};
 pub const V2_PROTOBUF_CONTENT_TYPE: &str =
     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
+/// The media type answered with: the same type spelled without `@`, which Go's
+/// `mime.ParseMediaType` (and so client-go) refuses in a Content-Type header.
+pub const V2_PROTOBUF_RESPONSE_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 /// Schemas (and parameter `items`) nested deeper than this are refused rather than risking the
 /// stack; Kubernetes schemas nest a handful of levels, since types refer to each other by `$ref`.
 pub const MAX_SCHEMA_DEPTH: usize = 128;

@@ -1,10 +1,11 @@
 //! Turns Kubernetes protobuf request bodies into the JSON form the API server works on.
 //!
 //! kubectl's typed clients (`kubectl create namespace|configmap|secret|serviceaccount|service|
-//! deployment|job|cronjob|quota`) send their bodies as `application/vnd.kubernetes.protobuf`,
-//! and client-go has no fallback to JSON. Such a body is the magic `k8s\0`, then a
-//! `runtime.Unknown` envelope whose `typeMeta` names the kind and whose `raw` holds the
-//! object's own protobuf message.
+//! deployment|job|cronjob|quota|role|clusterrole|rolebinding|clusterrolebinding|
+//! poddisruptionbudget|priorityclass|ingress|token`) send their bodies as
+//! `application/vnd.kubernetes.protobuf`, and client-go has no fallback to JSON. Such a body is
+//! the magic `k8s\0`, then a `runtime.Unknown` envelope whose `typeMeta` names the kind and whose
+//! `raw` holds the object's own protobuf message.
 //!
 //! The envelope and the object are parsed with k8s-pb's prost types, then mapped to the
 //! Kubernetes JSON shape by hand, field by field: camelCase names, the Go `omitempty` rules,
@@ -14,11 +15,16 @@
 //! client to send JSON instead. No input can make this panic.
 
 mod apps_v1;
+mod authentication_v1;
 mod batch_v1;
 mod core_v1;
 mod json;
 mod meta_v1;
+mod networking_v1;
 mod pod;
+mod policy_v1;
+mod rbac_v1;
+mod scheduling_v1;
 
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
@@ -68,7 +74,7 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
         what: "runtime.Unknown envelope".to_owned(),
         message: error.to_string(),
     })?;
-    // Kubernetes never compresses request bodies this way; an encoding means bytes we can't read.
+    // Kubernetes' own serializers never set contentEncoding; with one, `raw` is unreadable here.
     if let Some(encoding) = unknown.content_encoding.filter(|e| !e.is_empty()) {
         return Err(ProtobufError::ContentEncoding(encoding));
     }
@@ -106,6 +112,26 @@ fn object_json(api_version: &str, kind: &str, raw: &[u8]) -> Json {
         ("apps/v1", "Deployment") => apps_v1::deployment(&message(kind, raw)?),
         ("batch/v1", "Job") => batch_v1::job(&message(kind, raw)?),
         ("batch/v1", "CronJob") => batch_v1::cron_job(&message(kind, raw)?),
+        ("rbac.authorization.k8s.io/v1", "Role") => rbac_v1::role(&message(kind, raw)?),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+            rbac_v1::cluster_role(&message(kind, raw)?)
+        }
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+            rbac_v1::role_binding(&message(kind, raw)?)
+        }
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+            rbac_v1::cluster_role_binding(&message(kind, raw)?)
+        }
+        ("policy/v1", "PodDisruptionBudget") => {
+            policy_v1::pod_disruption_budget(&message(kind, raw)?)
+        }
+        ("scheduling.k8s.io/v1", "PriorityClass") => {
+            scheduling_v1::priority_class(&message(kind, raw)?)
+        }
+        ("networking.k8s.io/v1", "Ingress") => networking_v1::ingress(&message(kind, raw)?),
+        ("authentication.k8s.io/v1", "TokenRequest") => {
+            authentication_v1::token_request(&message(kind, raw)?)
+        }
         _ => Err(ProtobufError::UnsupportedKind {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),

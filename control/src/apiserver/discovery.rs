@@ -49,14 +49,26 @@ pub fn health(server: &ApiServer, which: &str, q: &Query) -> Response<Body> {
     let text = if q.get("verbose").is_some() || !ok {
         let mut s = String::new();
         for (name, good) in checks {
-            s.push_str(&format!("[{}]{} {}\n", if good { "+" } else { "-" }, name, if good { "ok" } else { "failed" }));
+            s.push_str(&format!(
+                "[{}]{} {}\n",
+                if good { "+" } else { "-" },
+                name,
+                if good { "ok" } else { "failed" }
+            ));
         }
-        s.push_str(&format!("{which} check {}\n", if ok { "passed" } else { "failed" }));
+        s.push_str(&format!(
+            "{which} check {}\n",
+            if ok { "passed" } else { "failed" }
+        ));
         s
     } else {
         "ok".to_string()
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
     body::with_content_type(code, "text/plain; charset=utf-8", text)
 }
 
@@ -67,7 +79,11 @@ fn wants_aggregated(accept: &str) -> bool {
 pub fn core_versions(server: &ApiServer, accept: &str) -> ApiResult<Response<Body>> {
     if wants_aggregated(accept) {
         let doc = aggregated(true);
-        return Ok(body::with_content_type(StatusCode::OK, AGGREGATED_V2, serde_json::to_vec(&doc).unwrap_or_default()));
+        return Ok(body::with_content_type(
+            StatusCode::OK,
+            AGGREGATED_V2,
+            serde_json::to_vec(&doc).unwrap_or_default(),
+        ));
     }
     Ok(body::json_response(
         StatusCode::OK,
@@ -82,9 +98,16 @@ pub fn core_versions(server: &ApiServer, accept: &str) -> ApiResult<Response<Bod
 pub fn groups(accept: &str) -> ApiResult<Response<Body>> {
     if wants_aggregated(accept) {
         let doc = aggregated(false);
-        return Ok(body::with_content_type(StatusCode::OK, AGGREGATED_V2, serde_json::to_vec(&doc).unwrap_or_default()));
+        return Ok(body::with_content_type(
+            StatusCode::OK,
+            AGGREGATED_V2,
+            serde_json::to_vec(&doc).unwrap_or_default(),
+        ));
     }
-    let groups: Vec<Value> = resources::groups().into_iter().map(|(g, v)| group_json(g, v)).collect();
+    let groups: Vec<Value> = resources::groups()
+        .into_iter()
+        .map(|(g, v)| group_json(g, v))
+        .collect();
     Ok(body::json_response(
         StatusCode::OK,
         &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
@@ -110,11 +133,25 @@ pub fn group(g: &str) -> Response<Body> {
 
 /// What a subresource answers with and which verbs it takes.
 fn subresource_shape(r: &Resource, sub: &str) -> (String, String, String, Vec<&'static str>) {
-    let own = (r.group.to_string(), r.version.to_string(), r.kind.to_string());
+    let own = (
+        r.group.to_string(),
+        r.version.to_string(),
+        r.kind.to_string(),
+    );
     let (g, v, k, verbs) = match sub {
-        "scale" => ("autoscaling".into(), "v1".into(), "Scale".into(), vec!["get", "patch", "update"]),
+        "scale" => (
+            "autoscaling".into(),
+            "v1".into(),
+            "Scale".into(),
+            vec!["get", "patch", "update"],
+        ),
         "binding" => (own.0, own.1, "Binding".into(), vec!["create"]),
-        "eviction" => ("policy".into(), "v1".into(), "Eviction".into(), vec!["create"]),
+        "eviction" => (
+            "policy".into(),
+            "v1".into(),
+            "Eviction".into(),
+            vec!["create"],
+        ),
         "finalize" => (own.0, own.1, own.2, vec!["update"]),
         "approval" => (own.0, own.1, own.2, vec!["get", "patch", "update"]),
         _ => (own.0, own.1, own.2, vec!["get", "patch", "update"]),
@@ -123,9 +160,16 @@ fn subresource_shape(r: &Resource, sub: &str) -> (String, String, String, Vec<&'
 }
 
 pub fn resource_list(group: &str, version: &str) -> Response<Body> {
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut list = Vec::new();
-    for r in resources::RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in resources::RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         let mut entry = json!({
             "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
             "kind": r.kind, "verbs": r.verbs,
@@ -157,7 +201,11 @@ pub fn resource_list(group: &str, version: &str) -> Response<Body> {
 /// The aggregated discovery document (apidiscovery.k8s.io/v2) for `/api` or `/apis`.
 fn aggregated(core: bool) -> Value {
     let mut items = Vec::new();
-    let groups: Vec<(&str, &str)> = if core { vec![("", "v1")] } else { resources::groups() };
+    let groups: Vec<(&str, &str)> = if core {
+        vec![("", "v1")]
+    } else {
+        resources::groups()
+    };
     for (g, v) in groups {
         let res: Vec<Value> = resources::RESOURCES
             .iter()
@@ -200,20 +248,33 @@ fn aggregated(core: bool) -> Value {
 }
 
 pub fn openapi_v2(accept: &str) -> ApiResult<Response<Body>> {
-    // Only JSON is served; clients asking for protobuf alone fall back to their built-in types.
-    if !accept.is_empty() && accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
-        return Err(ApiError::NotAcceptable(
-            "only application/json is served for /openapi/v2".into(),
+    // kubectl asks for the protobuf form only; other clients ask for JSON.
+    let wants_json = accept.is_empty() || accept.contains("json") || accept.contains("*/*");
+    if accept.contains("protobuf") && !wants_json {
+        let bytes = control_apimachinery::openapi_pb::v2_bytes().map_err(ApiError::internal)?;
+        return Ok(body::with_content_type(
+            StatusCode::OK,
+            control_apimachinery::openapi_pb::V2_PROTOBUF_RESPONSE_CONTENT_TYPE,
+            Bytes::from_static(bytes),
         ));
     }
-    Ok(body::raw_json_response(StatusCode::OK, Bytes::from_static(openapi::v2_bytes())))
+    Ok(body::raw_json_response(
+        StatusCode::OK,
+        Bytes::from_static(openapi::v2_bytes()),
+    ))
 }
 
 pub fn openapi_v3_index() -> Response<Body> {
-    body::raw_json_response(StatusCode::OK, Bytes::from_static(openapi::v3_discovery_bytes()))
+    body::raw_json_response(
+        StatusCode::OK,
+        Bytes::from_static(openapi::v3_discovery_bytes()),
+    )
 }
 
 pub fn openapi_v3(gv: &str) -> ApiResult<Response<Body>> {
     let bytes = openapi::v3_group_version_bytes(gv).ok_or(ApiError::NoRoute)?;
-    Ok(body::raw_json_response(StatusCode::OK, Bytes::from_static(bytes)))
+    Ok(body::raw_json_response(
+        StatusCode::OK,
+        Bytes::from_static(bytes),
+    ))
 }

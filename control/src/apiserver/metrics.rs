@@ -30,7 +30,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, verb: &'static str, resource: &'static str, code: u16, took: Duration) {
-        *self.requests.lock().entry((verb, resource, code)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .entry((verb, resource, code))
+            .or_default() += 1;
         // Watches live for minutes; their duration says nothing about latency.
         if verb == "WATCH" {
             return;
@@ -95,7 +99,9 @@ impl Metrics {
             "apiserver_registered_watchers {}\n",
             self.watchers.load(Ordering::Relaxed)
         ));
-        out.push_str("# HELP store_revision Current revision of the store.\n# TYPE store_revision gauge\n");
+        out.push_str(
+            "# HELP store_revision Current revision of the store.\n# TYPE store_revision gauge\n",
+        );
         out.push_str(&format!("store_revision {}\n", server.store.revision()));
         out.push_str("# HELP store_compacted_revision Revision up to which history was compacted.\n# TYPE store_compacted_revision gauge\n");
         out.push_str(&format!(

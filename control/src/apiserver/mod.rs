@@ -105,10 +105,7 @@ pub async fn serve(config: Config) -> Result<()> {
     ];
     ips.dedup();
     let serving = server.ca.issue_serving(&dns_names, &ips)?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(
-        &server.ca.cert_pem,
-        &serving,
-    )?));
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(&server.ca.cert_pem, &serving)?));
 
     // The kubeconfig is written only once the listener is bound, so its existence means "ready".
     let host = if local.ip().is_unspecified() {

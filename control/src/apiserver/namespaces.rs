@@ -52,14 +52,38 @@ pub async fn bootstrap(server: &ApiServer) -> Result<()> {
     Ok(())
 }
 
-async fn create_if_absent(server: &ApiServer, key: &str, obj: &Value, claims: &[String]) -> Result<()> {
-    let mut compares = vec![Compare::ModRevision { key: key.to_string(), equals: 0 }];
-    let mut success = vec![Op::Put { key: key.to_string(), value: objects::encode(obj).map_err(|e| anyhow::anyhow!("{e}"))? }];
+async fn create_if_absent(
+    server: &ApiServer,
+    key: &str,
+    obj: &Value,
+    claims: &[String],
+) -> Result<()> {
+    let mut compares = vec![Compare::ModRevision {
+        key: key.to_string(),
+        equals: 0,
+    }];
+    let mut success = vec![Op::Put {
+        key: key.to_string(),
+        value: objects::encode(obj).map_err(|e| anyhow::anyhow!("{e}"))?,
+    }];
     for c in claims {
-        compares.push(Compare::ModRevision { key: c.clone(), equals: 0 });
-        success.push(Op::Put { key: c.clone(), value: Bytes::from(key.to_string()) });
+        compares.push(Compare::ModRevision {
+            key: c.clone(),
+            equals: 0,
+        });
+        success.push(Op::Put {
+            key: c.clone(),
+            value: Bytes::from(key.to_string()),
+        });
     }
-    server.store.txn(Txn { compares, success, failure: vec![] }).await?;
+    server
+        .store
+        .txn(Txn {
+            compares,
+            success,
+            failure: vec![],
+        })
+        .await?;
     Ok(())
 }
 
@@ -98,16 +122,27 @@ async fn sweep(server: &Arc<ApiServer>) -> Result<()> {
         // Empty: drop the "kubernetes" finalizer; without other finalizers the namespace goes.
         let mut next = ns.clone();
         next["spec"]["finalizers"] = json!([]);
-        let meta_finalizers = next["metadata"]["finalizers"].as_array().map(|a| a.len()).unwrap_or(0);
+        let meta_finalizers = next["metadata"]["finalizers"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0);
         let op = if meta_finalizers == 0 {
-            Op::Delete { key: kv.key.clone() }
+            Op::Delete {
+                key: kv.key.clone(),
+            }
         } else {
-            Op::Put { key: kv.key.clone(), value: objects::encode(&next).map_err(|e| anyhow::anyhow!("{e}"))? }
+            Op::Put {
+                key: kv.key.clone(),
+                value: objects::encode(&next).map_err(|e| anyhow::anyhow!("{e}"))?,
+            }
         };
         server
             .store
             .txn(Txn {
-                compares: vec![Compare::ModRevision { key: kv.key.clone(), equals: kv.mod_revision }],
+                compares: vec![Compare::ModRevision {
+                    key: kv.key.clone(),
+                    equals: kv.mod_revision,
+                }],
                 success: vec![op],
                 failure: vec![],
             })
@@ -140,7 +175,12 @@ async fn empty_namespace(server: &Arc<ApiServer>, ns: &str) -> Result<usize> {
                 name: Some(name.clone()),
                 subresource: None,
             };
-            let ctx = Ctx { server, rr: &rr, query: &query, accept: "" };
+            let ctx = Ctx {
+                server,
+                rr: &rr,
+                query: &query,
+                accept: "",
+            };
             match delete_one(&ctx, &name, &DeleteOptions::default()).await {
                 Ok(_) => {}
                 Err(super::status::ApiError::NotFound { .. }) => {}

@@ -111,7 +111,9 @@ impl Meta for Value {
         if !self.get("metadata").map(|m| m.is_object()).unwrap_or(false) {
             self["metadata"] = Value::Object(Map::new());
         }
-        self["metadata"].as_object_mut().expect("metadata is an object")
+        self["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object")
     }
 
     fn labels(&self) -> std::collections::BTreeMap<String, String> {

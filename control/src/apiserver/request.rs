@@ -23,7 +23,10 @@ pub enum Route {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     OpenApiV2,
     OpenApiV3Index,
     /// `/openapi/v3/<gv path>`, e.g. `api/v1` or `apis/apps/v1`
@@ -90,8 +93,7 @@ pub fn route(path: &str) -> ApiResult<Route> {
         rest.drain(..2);
     }
     let plural = rest[0];
-    let resource =
-        resources::by_plural(group, version, plural).ok_or(ApiError::NoRoute)?;
+    let resource = resources::by_plural(group, version, plural).ok_or(ApiError::NoRoute)?;
     if namespace.is_some() && !resource.namespaced {
         return Err(ApiError::NoRoute);
     }
@@ -130,7 +132,10 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|s| s.as_str()).filter(|s| !s.is_empty())
+        self.0
+            .get(key)
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -182,17 +187,28 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_versions_are_not_routed() {
-        assert!(matches!(route("/apis/batch/v1beta1/cronjobs"), Err(ApiError::NoRoute)));
+        assert!(matches!(
+            route("/apis/batch/v1beta1/cronjobs"),
+            Err(ApiError::NoRoute)
+        ));
         assert!(matches!(route("/api/v1/widgets"), Err(ApiError::NoRoute)));
-        assert!(matches!(route("/api/v1/namespaces/a/nodes/x"), Err(ApiError::NoRoute)));
-        assert!(matches!(route("/api/v1/pods/x/bogus"), Err(ApiError::NoRoute)));
+        assert!(matches!(
+            route("/api/v1/namespaces/a/nodes/x"),
+            Err(ApiError::NoRoute)
+        ));
+        assert!(matches!(
+            route("/api/v1/pods/x/bogus"),
+            Err(ApiError::NoRoute)
+        ));
         assert_eq!(route("/apis/apps").unwrap(), Route::Group("apps".into()));
         assert_eq!(route("/healthz/ping").unwrap(), Route::Health("healthz"));
     }
 
     #[test]
     fn query_values_are_decoded() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1&limit=5"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1&limit=5",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
         assert!(q.flag("watch"));
         assert_eq!(q.int("limit").unwrap(), Some(5));

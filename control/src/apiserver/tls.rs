@@ -36,8 +36,8 @@ pub fn server_config(ca_pem: &str, serving: &CertKey) -> Result<ServerConfig> {
     let chain = CertificateDer::pem_slice_iter(serving.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("parsing serving certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes())
-        .context("parsing serving key")?;
+    let key =
+        PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes()).context("parsing serving key")?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

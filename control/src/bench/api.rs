@@ -78,12 +78,24 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         }
     })
     .await?;
-    summarize("api_create_configmap_1k_64_clients", args.creates, lat, took);
+    summarize(
+        "api_create_configmap_1k_64_clients",
+        args.creates,
+        lat,
+        took,
+    );
 
     // Gets of those ConfigMaps.
     let gets = args.creates;
     let (conns, lat, took) = fan_out(conns, gets, move |i| {
-        (Method::GET, format!("/api/v1/namespaces/default/configmaps/cm-{}", i % args.creates.max(1)), None)
+        (
+            Method::GET,
+            format!(
+                "/api/v1/namespaces/default/configmaps/cm-{}",
+                i % args.creates.max(1)
+            ),
+            None,
+        )
     })
     .await?;
     summarize("api_get_configmap_64_clients", gets, lat, took);
@@ -93,7 +105,9 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
     c0.expect_ok(
         Method::POST,
         "/api/v1/namespaces",
-        Some(serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}))?),
+        Some(serde_json::to_vec(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}),
+        )?),
     )
     .await?;
     let (conns, _, took) = fan_out(conns, args.pods, move |i| {
@@ -102,19 +116,37 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         (Method::POST, "/api/v1/namespaces/bench/pods".to_string(), Some(serde_json::to_vec(&body).expect("json")))
     })
     .await?;
-    report("api_create_pod_rate", args.pods as f64 / took.as_secs_f64(), "ops/s");
+    report(
+        "api_create_pod_rate",
+        args.pods as f64 / took.as_secs_f64(),
+        "ops/s",
+    );
     let mut list_ms = Vec::new();
     let mut items = 0;
     for _ in 0..10 {
         let t = Instant::now();
-        let body = c0.expect_ok(Method::GET, "/api/v1/namespaces/bench/pods", None).await?;
+        let body = c0
+            .expect_ok(Method::GET, "/api/v1/namespaces/bench/pods", None)
+            .await?;
         list_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let v: serde_json::Value = serde_json::from_slice(&body)?;
         items = v["items"].as_array().map(|a| a.len()).unwrap_or(0);
     }
-    anyhow::ensure!(items == args.pods, "list returned {items} pods, expected {}", args.pods);
-    report("api_list_10k_pods_p50", percentile(&mut list_ms, 50.0), "ms");
-    report("api_list_10k_pods_p99", percentile(&mut list_ms, 99.0), "ms");
+    anyhow::ensure!(
+        items == args.pods,
+        "list returned {items} pods, expected {}",
+        args.pods
+    );
+    report(
+        "api_list_10k_pods_p50",
+        percentile(&mut list_ms, 50.0),
+        "ms",
+    );
+    report(
+        "api_list_10k_pods_p99",
+        percentile(&mut list_ms, 99.0),
+        "ms",
+    );
 
     watch_phase(&cfg, &args).await?;
     drop(conns);
@@ -169,7 +201,11 @@ async fn fan_out(
 }
 
 fn summarize(name: &str, n: usize, mut lat: Vec<f64>, took: Duration) {
-    report(&format!("{name}_rate"), n as f64 / took.as_secs_f64(), "ops/s");
+    report(
+        &format!("{name}_rate"),
+        n as f64 / took.as_secs_f64(),
+        "ops/s",
+    );
     report(&format!("{name}_p50"), percentile(&mut lat, 50.0), "ms");
     report(&format!("{name}_p99"), percentile(&mut lat, 99.0), "ms");
 }
@@ -177,11 +213,22 @@ fn summarize(name: &str, n: usize, mut lat: Vec<f64>, took: Duration) {
 async fn watch_phase(cfg: &KubeConfig, args: &ApiBenchArgs) -> Result<()> {
     let mut writer = Connection::connect(cfg).await?;
     writer
-        .expect_ok(Method::POST, "/api/v1/namespaces", Some(serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watched"}}))?))
+        .expect_ok(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(serde_json::to_vec(
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watched"}}),
+            )?),
+        )
         .await?;
-    let rv_body = writer.expect_ok(Method::GET, "/api/v1/namespaces/watched/configmaps", None).await?;
+    let rv_body = writer
+        .expect_ok(Method::GET, "/api/v1/namespaces/watched/configmaps", None)
+        .await?;
     let rv: serde_json::Value = serde_json::from_slice(&rv_body)?;
-    let rv = rv["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+    let rv = rv["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
     // When each change was sent, by name; watchers look their events up here.
     let sent: Arc<Mutex<std::collections::HashMap<String, Instant>>> = Arc::default();
     let samples: Arc<Mutex<Vec<f64>>> = Arc::default();
@@ -189,8 +236,14 @@ async fn watch_phase(cfg: &KubeConfig, args: &ApiBenchArgs) -> Result<()> {
     for _ in 0..args.watchers {
         let mut conn = Connection::connect(cfg).await?;
         let path = format!("/api/v1/namespaces/watched/configmaps?watch=1&resourceVersion={rv}");
-        let resp = conn.send(Method::GET, &path, None, "application/json").await?;
-        anyhow::ensure!(resp.status().is_success(), "watch failed: {}", resp.status());
+        let resp = conn
+            .send(Method::GET, &path, None, "application/json")
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "watch failed: {}",
+            resp.status()
+        );
         let sent = sent.clone();
         let samples = samples.clone();
         let expect = args.watch_events;
@@ -200,9 +253,13 @@ async fn watch_phase(cfg: &KubeConfig, args: &ApiBenchArgs) -> Result<()> {
             let mut buf = Vec::new();
             let mut got = 0;
             while got < expect {
-                let Some(frame) = body.frame().await else { break };
+                let Some(frame) = body.frame().await else {
+                    break;
+                };
                 let Ok(frame) = frame else { break };
-                let Some(data) = frame.data_ref() else { continue };
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
                 let now = Instant::now();
                 buf.extend_from_slice(data);
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
@@ -229,8 +286,12 @@ async fn watch_phase(cfg: &KubeConfig, args: &ApiBenchArgs) -> Result<()> {
         // Spread the changes out so each measures delivery, not a queue of earlier ones.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let wait = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(handles)).await;
-    anyhow::ensure!(wait.is_ok(), "watchers did not receive every event within 60 s");
+    let wait =
+        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(handles)).await;
+    anyhow::ensure!(
+        wait.is_ok(),
+        "watchers did not receive every event within 60 s"
+    );
     let mut s = samples.lock().clone();
     report("api_watch_watchers", args.watchers as f64, "watchers");
     report("api_watch_delivery_samples", s.len() as f64, "events");

@@ -3,7 +3,10 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "control-bench", about = "Benchmarks that print `bench: <name> <value> <unit>` lines")]
+#[command(
+    name = "control-bench",
+    about = "Benchmarks that print `bench: <name> <value> <unit>` lines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,7 +22,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cli.command {
             Command::Store(a) => control::bench::store::run(a).await,

@@ -68,7 +68,11 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("control serve exited early ({status}): {}", self.log());
             }
-            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -86,7 +90,13 @@ impl Server {
     }
 
     /// Runs `kubectl` (or another minor, e.g. "kubectl.1.31") against this server.
-    pub fn kubectl_as(&self, binary: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    pub fn kubectl_as(
+        &self,
+        binary: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let mut cmd = Command::new(kubectl_path(binary));
         cmd.arg("--kubeconfig").arg(self.kubeconfig()).args(args);
         cmd.env("KUBECACHEDIR", self.dir.path().join("kubecache"));
@@ -94,11 +104,20 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("run kubectl");
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         child.wait_with_output().unwrap()
     }
@@ -186,7 +205,12 @@ pub fn kubectl_path(binary: &str) -> PathBuf {
     }
     let real = std::fs::canonicalize(&on_path).unwrap();
     let sibling = real.parent().unwrap().join(binary);
-    assert!(sibling.exists(), "{} not found beside {}", binary, real.display());
+    assert!(
+        sibling.exists(),
+        "{} not found beside {}",
+        binary,
+        real.display()
+    );
     sibling
 }
 

@@ -125,7 +125,10 @@ impl Obj {
         if values.is_empty() {
             return self;
         }
-        self.put(key, Ok(values.iter().map(|v| Value::from(v.as_str())).collect()))
+        self.put(
+            key,
+            Ok(values.iter().map(|v| Value::from(v.as_str())).collect()),
+        )
     }
 
     /// Go `[]int32`/`[]int64` with `omitempty`.
@@ -133,7 +136,10 @@ impl Obj {
         if values.is_empty() {
             return self;
         }
-        self.put(key, Ok(values.iter().map(|v| Value::from((*v).into())).collect()))
+        self.put(
+            key,
+            Ok(values.iter().map(|v| Value::from((*v).into())).collect()),
+        )
     }
 
     /// Go `map[string]string` with `omitempty`.
@@ -247,12 +253,39 @@ const RFC3339_SECONDS: std::ops::Range<i64> = -62_167_219_200..253_402_300_800;
 /// A Time as Kubernetes writes it: UTC, whole seconds (metav1.Time drops `nanos` when it
 /// decodes protobuf, since its JSON form only ever carried seconds).
 pub(super) fn rfc3339(seconds: i64) -> Json {
-    let out_of_range = || ProtobufError::InvalidValue(format!("time {seconds}s is out of range"));
     if !RFC3339_SECONDS.contains(&seconds) {
-        return Err(out_of_range());
+        return Err(ProtobufError::InvalidValue(format!(
+            "time {seconds}s is out of range"
+        )));
     }
-    let timestamp = jiff::Timestamp::from_second(seconds).map_err(|_| out_of_range())?;
-    Ok(Value::from(timestamp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    Ok(Value::from(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )))
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`:
+/// count in 400-year eras starting on March 1st, so leap days fall at the end of a year).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Standard padded base64, the JSON form of Go's `[]byte`.
@@ -260,10 +293,9 @@ pub(super) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let group = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &byte)| acc | u32::from(byte) << (16 - 8 * i));
+        let group = chunk.iter().enumerate().fold(0u32, |acc, (i, &byte)| {
+            acc | u32::from(byte) << (16 - 8 * i)
+        });
         // A chunk of n bytes fills n + 1 base64 digits; the rest of the quad is padding.
         for digit in 0..4 {
             if digit <= chunk.len() {

@@ -61,8 +61,9 @@ fn fields_v1(raw: &[u8]) -> Json {
     if raw.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
-    serde_json::from_slice(raw)
-        .map_err(|e| ProtobufError::InvalidValue(format!("managedFields fieldsV1 is not JSON: {e}")))
+    serde_json::from_slice(raw).map_err(|e| {
+        ProtobufError::InvalidValue(format!("managedFields fieldsV1 is not JSON: {e}"))
+    })
 }
 
 pub(super) fn label_selector(s: &LabelSelector) -> Json {

@@ -3,24 +3,24 @@
 //! (kubectl 1.32 cannot send them) are not read.
 
 use k8s_pb::api::core::v1::{
-    Affinity, AppArmorProfile, Capabilities, ClusterTrustBundleProjection, ConfigMapEnvSource,
-    ConfigMapKeySelector, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
-    ContainerResizePolicy, CSIVolumeSource, DownwardAPIProjection, DownwardAPIVolumeFile,
+    Affinity, AppArmorProfile, CSIVolumeSource, Capabilities, ClusterTrustBundleProjection,
+    ConfigMapEnvSource, ConfigMapKeySelector, ConfigMapProjection, ConfigMapVolumeSource,
+    Container, ContainerPort, ContainerResizePolicy, DownwardAPIProjection, DownwardAPIVolumeFile,
     DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource,
     EphemeralContainer, EphemeralVolumeSource, ExecAction, GitRepoVolumeSource, GrpcAction,
     HostAlias, HostPathVolumeSource, HttpGetAction, HttpHeader, ImageVolumeSource, KeyToPath,
-    Lifecycle, LifecycleHandler, LocalObjectReference, NfsVolumeSource, NodeAffinity,
-    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
-    PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate, PersistentVolumeClaimVolumeSource,
-    PodAffinity, PodAffinityTerm, PodAntiAffinity, PodDnsConfig, PodDnsConfigOption, PodOs,
-    PodReadinessGate, PodResourceClaim, PodSchedulingGate, PodSecurityContext, PodSpec,
-    PodTemplateSpec, PreferredSchedulingTerm, Probe, ProbeHandler, ProjectedVolumeSource,
-    ResourceClaim, ResourceFieldSelector, ResourceRequirements, SeLinuxOptions, SeccompProfile,
-    SecretEnvSource, SecretKeySelector, SecretProjection, SecretVolumeSource, SecurityContext,
-    ServiceAccountTokenProjection, SleepAction, Sysctl, TcpSocketAction, Toleration,
-    TopologySpreadConstraint, TypedLocalObjectReference, TypedObjectReference, Volume,
-    VolumeDevice, VolumeMount, VolumeProjection, VolumeResourceRequirements, VolumeSource,
-    WeightedPodAffinityTerm, WindowsSecurityContextOptions,
+    Lifecycle, LifecycleHandler, LocalObjectReference, NfsVolumeSource, NodeAffinity, NodeSelector,
+    NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimTemplate, PersistentVolumeClaimVolumeSource, PodAffinity, PodAffinityTerm,
+    PodAntiAffinity, PodDnsConfig, PodDnsConfigOption, PodOs, PodReadinessGate, PodResourceClaim,
+    PodSchedulingGate, PodSecurityContext, PodSpec, PodTemplateSpec, PreferredSchedulingTerm,
+    Probe, ProbeHandler, ProjectedVolumeSource, ResourceClaim, ResourceFieldSelector,
+    ResourceRequirements, SeLinuxOptions, SeccompProfile, SecretEnvSource, SecretKeySelector,
+    SecretProjection, SecretVolumeSource, SecurityContext, ServiceAccountTokenProjection,
+    SleepAction, Sysctl, TcpSocketAction, Toleration, TopologySpreadConstraint,
+    TypedLocalObjectReference, TypedObjectReference, Volume, VolumeDevice, VolumeMount,
+    VolumeProjection, VolumeResourceRequirements, VolumeSource, WeightedPodAffinityTerm,
+    WindowsSecurityContextOptions,
 };
 use prost::Message;
 
@@ -377,7 +377,11 @@ fn security_context(s: &SecurityContext) -> Json {
     Obj::new()
         .obj("capabilities", s.capabilities.as_ref(), capabilities)
         .bool_ptr("privileged", s.privileged)
-        .obj("seLinuxOptions", s.se_linux_options.as_ref(), se_linux_options)
+        .obj(
+            "seLinuxOptions",
+            s.se_linux_options.as_ref(),
+            se_linux_options,
+        )
         .obj(
             "windowsOptions",
             s.windows_options.as_ref(),
@@ -389,7 +393,11 @@ fn security_context(s: &SecurityContext) -> Json {
         .bool_ptr("readOnlyRootFilesystem", s.read_only_root_filesystem)
         .bool_ptr("allowPrivilegeEscalation", s.allow_privilege_escalation)
         .str_ptr("procMount", &s.proc_mount)
-        .obj("seccompProfile", s.seccomp_profile.as_ref(), seccomp_profile)
+        .obj(
+            "seccompProfile",
+            s.seccomp_profile.as_ref(),
+            seccomp_profile,
+        )
         .obj(
             "appArmorProfile",
             s.app_armor_profile.as_ref(),
@@ -439,7 +447,11 @@ fn app_armor_profile(p: &AppArmorProfile) -> Json {
 
 fn pod_security_context(s: &PodSecurityContext) -> Json {
     Obj::new()
-        .obj("seLinuxOptions", s.se_linux_options.as_ref(), se_linux_options)
+        .obj(
+            "seLinuxOptions",
+            s.se_linux_options.as_ref(),
+            se_linux_options,
+        )
         .obj(
             "windowsOptions",
             s.windows_options.as_ref(),
@@ -453,7 +465,11 @@ fn pod_security_context(s: &PodSecurityContext) -> Json {
         .int_ptr("fsGroup", s.fs_group)
         .list("sysctls", &s.sysctls, sysctl)
         .str_ptr("fsGroupChangePolicy", &s.fs_group_change_policy)
-        .obj("seccompProfile", s.seccomp_profile.as_ref(), seccomp_profile)
+        .obj(
+            "seccompProfile",
+            s.seccomp_profile.as_ref(),
+            seccomp_profile,
+        )
         .obj(
             "appArmorProfile",
             s.app_armor_profile.as_ref(),
@@ -520,10 +536,7 @@ fn pod_resource_claim(c: &PodResourceClaim) -> Json {
     Obj::new()
         .str_req("name", &c.name)
         .str_ptr("resourceClaimName", &c.resource_claim_name)
-        .str_ptr(
-            "resourceClaimTemplateName",
-            &c.resource_claim_template_name,
-        )
+        .str_ptr("resourceClaimTemplateName", &c.resource_claim_template_name)
         .finish()
 }
 
@@ -570,7 +583,11 @@ fn node_affinity(a: &NodeAffinity) -> Json {
 
 fn node_selector(s: &NodeSelector) -> Json {
     Obj::new()
-        .list_req("nodeSelectorTerms", &s.node_selector_terms, node_selector_term)
+        .list_req(
+            "nodeSelectorTerms",
+            &s.node_selector_terms,
+            node_selector_term,
+        )
         .finish()
 }
 
@@ -688,11 +705,7 @@ fn volume_source(s: &VolumeSource) -> Json {
             s.downward_api.as_ref(),
             downward_api_volume_source,
         )
-        .obj(
-            "configMap",
-            s.config_map.as_ref(),
-            config_map_volume_source,
-        )
+        .obj("configMap", s.config_map.as_ref(), config_map_volume_source)
         .obj("projected", s.projected.as_ref(), projected_volume_source)
         .obj("csi", s.csi.as_ref(), csi_volume_source)
         .obj("ephemeral", s.ephemeral.as_ref(), ephemeral_volume_source)
@@ -930,10 +943,7 @@ fn persistent_volume_claim_spec(s: &PersistentVolumeClaimSpec) -> Json {
             s.data_source_ref.as_ref(),
             typed_object_reference,
         )
-        .str_ptr(
-            "volumeAttributesClassName",
-            &s.volume_attributes_class_name,
-        )
+        .str_ptr("volumeAttributesClassName", &s.volume_attributes_class_name)
         .finish()
 }
 
@@ -944,7 +954,7 @@ fn volume_resource_requirements(r: &VolumeResourceRequirements) -> Json {
         .finish()
 }
 
-fn typed_local_object_reference(r: &TypedLocalObjectReference) -> Json {
+pub(super) fn typed_local_object_reference(r: &TypedLocalObjectReference) -> Json {
     Obj::new()
         .str_ptr("apiGroup", &r.api_group)
         .str_req("kind", &r.kind)
@@ -967,4 +977,3 @@ fn image_volume_source(s: &ImageVolumeSource) -> Json {
         .str("pullPolicy", &s.pull_policy)
         .finish()
 }
-

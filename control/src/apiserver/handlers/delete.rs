@@ -88,7 +88,11 @@ pub fn plan(kind: &str, obj: &Value, opts: &DeleteOptions, now: jiff::Timestamp)
     let mut next = obj.clone();
     let mut finalizers: Vec<String> = obj["metadata"]["finalizers"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     // The propagation policy is recorded as a finalizer the garbage collector acts on.
     match opts.propagation_policy.as_deref() {
@@ -111,7 +115,11 @@ pub fn plan(kind: &str, obj: &Value, opts: &DeleteOptions, now: jiff::Timestamp)
     let finalizers_changed = Some(&finalizers)
         != obj["metadata"]["finalizers"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
             .as_ref()
         && !(finalizers.is_empty() && obj["metadata"]["finalizers"].is_null());
     let stamp = |secs: i64| {
@@ -145,8 +153,13 @@ pub fn plan(kind: &str, obj: &Value, opts: &DeleteOptions, now: jiff::Timestamp)
     }
 
     let grace = if kind == "Pod" {
-        let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-        let finished = matches!(obj["status"]["phase"].as_str(), Some("Succeeded") | Some("Failed"));
+        let bound = obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Succeeded") | Some("Failed")
+        );
         if !bound || finished {
             0
         } else {
@@ -162,10 +175,13 @@ pub fn plan(kind: &str, obj: &Value, opts: &DeleteOptions, now: jiff::Timestamp)
         return Plan::Remove;
     }
     if already {
-        let current_grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        let current_grace = obj["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0);
         // A later delete may only shorten a running grace period, never extend it.
         if grace < current_grace {
-            next.meta_mut().insert("deletionTimestamp".into(), json!(stamp(grace)));
+            next.meta_mut()
+                .insert("deletionTimestamp".into(), json!(stamp(grace)));
             next.meta_mut()
                 .insert("deletionGracePeriodSeconds".into(), json!(grace));
             set_finalizers(&mut next, &finalizers);
@@ -181,7 +197,8 @@ pub fn plan(kind: &str, obj: &Value, opts: &DeleteOptions, now: jiff::Timestamp)
         return Plan::AlreadyPending;
     }
     set_finalizers(&mut next, &finalizers);
-    next.meta_mut().insert("deletionTimestamp".into(), json!(stamp(grace)));
+    next.meta_mut()
+        .insert("deletionTimestamp".into(), json!(stamp(grace)));
     next.meta_mut()
         .insert("deletionGracePeriodSeconds".into(), json!(grace));
     Plan::Mark(next)
@@ -236,7 +253,14 @@ pub async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiR
                 commit(ctx, &key, kv.mod_revision, None, &claims).await?
             }
             Plan::Mark(next) => {
-                commit(ctx, &key, kv.mod_revision, Some(next), &ClaimDelta::default()).await?
+                commit(
+                    ctx,
+                    &key,
+                    kv.mod_revision,
+                    Some(next),
+                    &ClaimDelta::default(),
+                )
+                .await?
             }
         };
         match outcome {
@@ -262,7 +286,8 @@ pub async fn delete_collection(ctx: Ctx<'_>, raw: &[u8]) -> ApiResult<Response<B
     let opts = DeleteOptions::parse(&ctx, raw)?;
     let filter = Filter::from_query(&ctx)?;
     let prefix = objects::prefix(r, ctx.namespace());
-    let (items, rev, _, _) = range_filtered(&ctx, &prefix, prefix.clone(), 0, 0, &filter)?;
+    let page = range_filtered(&ctx, &prefix, prefix.clone(), 0, 0, &filter)?;
+    let (items, rev) = (page.items, page.revision);
     let mut deleted = Vec::new();
     for (kv, _) in items {
         let obj = objects::decode(&kv)?;
@@ -300,8 +325,14 @@ mod tests {
     #[test]
     fn unbound_pods_and_plain_objects_go_at_once() {
         let o = DeleteOptions::default();
-        assert_eq!(plan("Pod", &json!({"metadata": {}, "spec": {}}), &o, now()), Plan::Remove);
-        assert_eq!(plan("ConfigMap", &json!({"metadata": {}}), &o, now()), Plan::Remove);
+        assert_eq!(
+            plan("Pod", &json!({"metadata": {}, "spec": {}}), &o, now()),
+            Plan::Remove
+        );
+        assert_eq!(
+            plan("ConfigMap", &json!({"metadata": {}}), &o, now()),
+            Plan::Remove
+        );
     }
 
     #[test]
@@ -313,9 +344,15 @@ mod tests {
         assert_eq!(m["metadata"]["deletionGracePeriodSeconds"], 45);
         assert_eq!(m["metadata"]["deletionTimestamp"], "2026-01-01T00:00:45Z");
         // Deleting again with a longer grace changes nothing; with zero it removes.
-        let longer = DeleteOptions { grace_period_seconds: Some(100), ..Default::default() };
+        let longer = DeleteOptions {
+            grace_period_seconds: Some(100),
+            ..Default::default()
+        };
         assert_eq!(plan("Pod", &m, &longer, now()), Plan::AlreadyPending);
-        let force = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+        let force = DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
         assert_eq!(plan("Pod", &m, &force, now()), Plan::Remove);
     }
 
@@ -326,25 +363,43 @@ mod tests {
             panic!("expected a mark");
         };
         assert!(m["metadata"]["deletionTimestamp"].is_string());
-        assert_eq!(plan("ConfigMap", &m, &DeleteOptions::default(), now()), Plan::AlreadyPending);
+        assert_eq!(
+            plan("ConfigMap", &m, &DeleteOptions::default(), now()),
+            Plan::AlreadyPending
+        );
     }
 
     #[test]
     fn propagation_policy_is_recorded_as_a_finalizer() {
         let obj = json!({"metadata": {}});
-        let fg = DeleteOptions { propagation_policy: Some("Foreground".into()), ..Default::default() };
-        let Plan::Mark(m) = plan("Deployment", &obj, &fg, now()) else { panic!() };
+        let fg = DeleteOptions {
+            propagation_policy: Some("Foreground".into()),
+            ..Default::default()
+        };
+        let Plan::Mark(m) = plan("Deployment", &obj, &fg, now()) else {
+            panic!()
+        };
         assert_eq!(m["metadata"]["finalizers"], json!(["foregroundDeletion"]));
-        let orphan = DeleteOptions { propagation_policy: Some("Orphan".into()), ..Default::default() };
-        let Plan::Mark(m) = plan("ReplicaSet", &obj, &orphan, now()) else { panic!() };
+        let orphan = DeleteOptions {
+            propagation_policy: Some("Orphan".into()),
+            ..Default::default()
+        };
+        let Plan::Mark(m) = plan("ReplicaSet", &obj, &orphan, now()) else {
+            panic!()
+        };
         assert_eq!(m["metadata"]["finalizers"], json!(["orphan"]));
     }
 
     #[test]
     fn namespaces_are_marked_terminating() {
         let ns = json!({"metadata": {"name": "a"}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-        let Plan::Mark(m) = plan("Namespace", &ns, &DeleteOptions::default(), now()) else { panic!() };
+        let Plan::Mark(m) = plan("Namespace", &ns, &DeleteOptions::default(), now()) else {
+            panic!()
+        };
         assert_eq!(m["status"]["phase"], "Terminating");
-        assert_eq!(plan("Namespace", &m, &DeleteOptions::default(), now()), Plan::AlreadyPending);
+        assert_eq!(
+            plan("Namespace", &m, &DeleteOptions::default(), now()),
+            Plan::AlreadyPending
+        );
     }
 }

@@ -24,9 +24,9 @@ impl Filter {
     pub fn from_query(ctx: &Ctx<'_>) -> ApiResult<Filter> {
         let kind = ctx.resource().kind;
         let label = match ctx.query.get("labelSelector") {
-            Some(s) => Some(
-                LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-            ),
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+            }
             None => None,
         };
         let field = match ctx.query.get("fieldSelector") {
@@ -86,7 +86,10 @@ fn encode_continue(rv: Revision, next_key: &str, prefix: &str) -> String {
     let t = ContinueToken {
         v: "meta.k8s.io/v1".into(),
         rv,
-        start: next_key.strip_prefix(prefix).unwrap_or(next_key).to_string(),
+        start: next_key
+            .strip_prefix(prefix)
+            .unwrap_or(next_key)
+            .to_string(),
     };
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&t).expect("token serializes"))
@@ -105,8 +108,19 @@ fn decode_continue(token: &str, prefix: &str) -> ApiResult<(Revision, String)> {
     Ok((t.rv, format!("{prefix}{}", t.start)))
 }
 
+/// One page of a filtered range read.
+pub struct Page {
+    /// Matching key-values, with the decoded object when the filter had to decode it.
+    pub items: Vec<(KeyValue, Option<Value>)>,
+    /// The revision the page was read at.
+    pub revision: Revision,
+    /// Where the next page starts, when there is one.
+    pub next_key: Option<String>,
+    /// Keys after this page (before filtering), as `remainingItemCount` reports.
+    pub remaining: usize,
+}
+
 /// Reads up to `limit` matching objects starting at `start`, at revision `rev` (0 = current).
-/// Returns the matches, the revision read at, and the key to continue from.
 pub fn range_filtered(
     ctx: &Ctx<'_>,
     prefix: &str,
@@ -114,7 +128,7 @@ pub fn range_filtered(
     rev: Revision,
     limit: usize,
     filter: &Filter,
-) -> ApiResult<(Vec<(KeyValue, Option<Value>)>, Revision, Option<String>, usize)> {
+) -> ApiResult<Page> {
     let mut out = Vec::new();
     let mut start = start;
     let mut rev = rev;
@@ -122,7 +136,11 @@ pub fn range_filtered(
     loop {
         let want = if limit == 0 { 0 } else { limit - out.len() };
         // With a selector, fetch in chunks: how many will match is not known in advance.
-        let chunk = if filter.is_empty() { want } else { want.max(500) };
+        let chunk = if filter.is_empty() {
+            want
+        } else {
+            want.max(500)
+        };
         let resp = ctx
             .server
             .store
@@ -151,14 +169,31 @@ pub fn range_filtered(
                 if more {
                     let last = &out.last().expect("non-empty").0.key;
                     let next = format!("{last}\0");
-                    return Ok((out, rev, Some(next), total.saturating_sub(i + 1)));
+                    return Ok(Page {
+                        items: out,
+                        revision: rev,
+                        next_key: Some(next),
+                        remaining: total.saturating_sub(i + 1),
+                    });
                 }
-                return Ok((out, rev, None, 0));
+                return Ok(Page {
+                    items: out,
+                    revision: rev,
+                    next_key: None,
+                    remaining: 0,
+                });
             }
         }
         match resp.next_key {
             Some(next) if resp.more => start = next,
-            _ => return Ok((out, rev, None, 0)),
+            _ => {
+                return Ok(Page {
+                    items: out,
+                    revision: rev,
+                    next_key: None,
+                    remaining: 0,
+                })
+            }
         }
     }
 }
@@ -174,14 +209,22 @@ pub fn list(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
             (start, rev)
         }
         None => {
-            let rev = match (ctx.query.get("resourceVersionMatch"), ctx.query.int("resourceVersion")) {
+            let rev = match (
+                ctx.query.get("resourceVersionMatch"),
+                ctx.query.int("resourceVersion"),
+            ) {
                 (Some("Exact"), Ok(Some(rv))) => rv,
                 _ => 0,
             };
             (prefix.clone(), rev)
         }
     };
-    let (items, rev, next, remaining) = range_filtered(&ctx, &prefix, start, rev, limit, &filter)?;
+    let Page {
+        items,
+        revision: rev,
+        next_key: next,
+        remaining,
+    } = range_filtered(&ctx, &prefix, start, rev, limit, &filter)?;
     let cont = next.map(|k| encode_continue(rev, &k, &prefix));
     if ctx.wants_table() {
         let objs = items
@@ -204,7 +247,13 @@ pub fn list(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
         meta["remainingItemCount"] = json!(remaining);
     }
     // Items are spliced as stored (plus resourceVersion) rather than re-serialized.
-    let mut out = Vec::with_capacity(items.iter().map(|(kv, _)| kv.value.len() + 32).sum::<usize>() + 128);
+    let mut out = Vec::with_capacity(
+        items
+            .iter()
+            .map(|(kv, _)| kv.value.len() + 32)
+            .sum::<usize>()
+            + 128,
+    );
     out.extend_from_slice(
         format!(
             "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",

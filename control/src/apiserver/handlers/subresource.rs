@@ -21,7 +21,9 @@ pub async fn handle(
 ) -> ApiResult<Response<Body>> {
     match (sub, method) {
         ("status", &Method::GET) => super::read::get(ctx, name),
-        ("status", &Method::PUT) => write::update(ctx, name, Some(Part::Status), content_type, raw).await,
+        ("status", &Method::PUT) => {
+            write::update(ctx, name, Some(Part::Status), content_type, raw).await
+        }
         ("status", &Method::PATCH) => {
             write::patch(ctx, name, Some(Part::Status), content_type, raw).await
         }

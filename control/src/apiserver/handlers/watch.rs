@@ -39,7 +39,8 @@ pub async fn watch(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
     let start = match rv {
         // Unset or "0": the current state first, as ADDED events, then changes.
         None | Some("0") => {
-            let (items, rev, _, _) = range_filtered(&ctx, &prefix, prefix.clone(), 0, 0, &filter)?;
+            let page = range_filtered(&ctx, &prefix, prefix.clone(), 0, 0, &filter)?;
+            let (items, rev) = (page.items, page.revision);
             for (kv, obj) in items {
                 let mut o = match obj {
                     Some(o) => o,
@@ -51,9 +52,9 @@ pub async fn watch(ctx: Ctx<'_>) -> ApiResult<Response<Body>> {
             rev + 1
         }
         Some(v) => {
-            let rev: i64 = v.parse().map_err(|_| {
-                ApiError::BadRequest(format!("invalid resource version: {v:?}"))
-            })?;
+            let rev: i64 = v
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v:?}")))?;
             rev + 1
         }
     };
@@ -125,7 +126,10 @@ impl WatchState {
                 query: &self.query,
                 accept: &self.accept,
             };
-            let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+            let rv = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let mut t = table_of(&ctx, std::slice::from_ref(obj), &rv, None);
             // Only the first event carries the column definitions, as kube-apiserver does.
             if !self.first_table {
@@ -136,7 +140,8 @@ impl WatchState {
         } else {
             obj.clone()
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -197,7 +202,9 @@ impl WatchState {
 /// The watch event line of an unfiltered JSON watch, built from the stored bytes.
 fn raw_event_line(ev: &WatchEvent) -> Option<Bytes> {
     let (kind, object) = match ev.kind {
-        EventKind::Put if ev.prev_kv.is_some() => ("MODIFIED", objects::with_resource_version(&ev.kv)),
+        EventKind::Put if ev.prev_kv.is_some() => {
+            ("MODIFIED", objects::with_resource_version(&ev.kv))
+        }
         EventKind::Put => ("ADDED", objects::with_resource_version(&ev.kv)),
         EventKind::Delete => {
             // The deleted object as it was, at the revision of its deletion.

@@ -281,9 +281,14 @@ pub async fn update(
     }
     let precondition = new.meta_str("resourceVersion").map(str::to_string);
     let new = new;
-    guaranteed_update(ctx, name, precondition.as_deref(), &warnings, move |_current| {
-        Ok(new.clone())
-    }, part)
+    guaranteed_update(
+        ctx,
+        name,
+        precondition.as_deref(),
+        &warnings,
+        move |_current| Ok(new.clone()),
+        part,
+    )
     .await
 }
 
@@ -540,15 +545,28 @@ pub struct ClaimDelta {
 }
 
 impl ClaimDelta {
-    pub fn between(r: &Resource, old: Option<&Value>, new: Option<&Value>, owner: &str) -> ClaimDelta {
+    pub fn between(
+        r: &Resource,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        owner: &str,
+    ) -> ClaimDelta {
         if r.kind != "Service" {
             return ClaimDelta::default();
         }
         let old_c: Vec<String> = old.map(allocator::claims_of).unwrap_or_default();
         let new_c: Vec<String> = new.map(allocator::claims_of).unwrap_or_default();
         ClaimDelta {
-            add: new_c.iter().filter(|c| !old_c.contains(c)).cloned().collect(),
-            remove: old_c.iter().filter(|c| !new_c.contains(c)).cloned().collect(),
+            add: new_c
+                .iter()
+                .filter(|c| !old_c.contains(c))
+                .cloned()
+                .collect(),
+            remove: old_c
+                .iter()
+                .filter(|c| !new_c.contains(c))
+                .cloned()
+                .collect(),
             owner: owner.to_string(),
         }
     }
@@ -615,7 +633,12 @@ pub async fn commit(
             _ => Committed::Deleted,
         });
     }
-    let current = ctx.server.store.get(key).map(|kv| kv.mod_revision).unwrap_or(0);
+    let current = ctx
+        .server
+        .store
+        .get(key)
+        .map(|kv| kv.mod_revision)
+        .unwrap_or(0);
     if current != expected {
         Ok(Committed::ObjectChanged)
     } else {
@@ -657,7 +680,10 @@ fn allocate_service(
     let r = ctx.resource();
     let net = &ctx.server.network;
     let key = ctx.key(name);
-    let spec_type = svc["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+    let spec_type = svc["spec"]["type"]
+        .as_str()
+        .unwrap_or("ClusterIP")
+        .to_string();
     let spec = svc["spec"]
         .as_object_mut()
         .ok_or_else(|| ApiError::BadRequest("spec is required".into()))?;
@@ -670,7 +696,11 @@ fn allocate_service(
     }
     // Updates may leave allocated values out; they keep what they hold (as kube-apiserver does).
     if let Some(o) = old {
-        let empty = spec.get("clusterIP").and_then(|v| v.as_str()).unwrap_or("").is_empty();
+        let empty = spec
+            .get("clusterIP")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .is_empty();
         if empty {
             for f in ["clusterIP", "clusterIPs"] {
                 if let Some(v) = o["spec"].get(f) {
@@ -700,10 +730,11 @@ fn allocate_service(
     if ip != "None" {
         let claims = used_claims(ctx, IP_CLAIM_PREFIX)?;
         if ip.is_empty() {
-            let used: HashSet<Ipv4Addr> = claims.iter().filter_map(|(c, _)| c.parse().ok()).collect();
-            let picked = net
-                .pick_ip(&used, &mut rand::rng())
-                .ok_or_else(|| ApiError::internal("failed to allocate a service IP: range is full"))?;
+            let used: HashSet<Ipv4Addr> =
+                claims.iter().filter_map(|(c, _)| c.parse().ok()).collect();
+            let picked = net.pick_ip(&used, &mut rand::rng()).ok_or_else(|| {
+                ApiError::internal("failed to allocate a service IP: range is full")
+            })?;
             ip = picked.to_string();
         } else {
             let parsed: Ipv4Addr = ip.parse().map_err(|_| {
@@ -723,7 +754,8 @@ fn allocate_service(
     spec.insert("clusterIP".into(), json!(ip));
     spec.insert("clusterIPs".into(), json!([ip]));
     spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-    spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
+    spec.entry("ipFamilyPolicy")
+        .or_insert_with(|| json!("SingleStack"));
 
     let wants_node_ports = spec_type == "NodePort" || spec_type == "LoadBalancer";
     let port_claims = used_claims(ctx, PORT_CLAIM_PREFIX)?;
@@ -752,8 +784,13 @@ fn allocate_service(
         if !wants_node_ports {
             if let Some(np) = p.get("nodePort") {
                 if !np.is_null() && np.as_i64() != Some(0) {
-                    return Err(invalid_one(r, name, "FieldValueForbidden", &field,
-                        format!("Forbidden: may not be used when `type` is '{spec_type}'")));
+                    return Err(invalid_one(
+                        r,
+                        name,
+                        "FieldValueForbidden",
+                        &field,
+                        format!("Forbidden: may not be used when `type` is '{spec_type}'"),
+                    ));
                 }
             }
             if let Some(m) = p.as_object_mut() {
@@ -764,15 +801,17 @@ fn allocate_service(
         let mut np = p["nodePort"].as_i64().unwrap_or(0);
         if np == 0 {
             if let Some(prev) = old_ports.iter().find(|op| {
-                op["port"] == p["port"] && op["protocol"] == p["protocol"] && op["nodePort"].as_i64().is_some()
+                op["port"] == p["port"]
+                    && op["protocol"] == p["protocol"]
+                    && op["nodePort"].as_i64().is_some()
             }) {
                 np = prev["nodePort"].as_i64().unwrap_or(0);
             }
         }
         if np == 0 {
-            let picked = net
-                .pick_port(&used, &mut rand::rng())
-                .ok_or_else(|| ApiError::internal("failed to allocate a node port: range is full"))?;
+            let picked = net.pick_port(&used, &mut rand::rng()).ok_or_else(|| {
+                ApiError::internal("failed to allocate a node port: range is full")
+            })?;
             np = i64::from(picked);
         } else {
             let (lo, hi) = net.node_ports;
@@ -782,15 +821,25 @@ fn allocate_service(
             }
             let claim = np.to_string();
             if taken_by_other(&port_claims, &claim) {
-                return Err(invalid_one(r, name, "FieldValueInvalid", &field,
-                    format!("Invalid value: {np}: provided port is already allocated")));
+                return Err(invalid_one(
+                    r,
+                    name,
+                    "FieldValueInvalid",
+                    &field,
+                    format!("Invalid value: {np}: provided port is already allocated"),
+                ));
             }
         }
         // Two ports of one Service may share a node port only if their protocols differ.
         let proto = p["protocol"].as_str().unwrap_or("TCP").to_string();
         if !seen.insert((np, proto)) {
-            return Err(invalid_one(r, name, "FieldValueDuplicate", &field,
-                format!("Duplicate value: {np}")));
+            return Err(invalid_one(
+                r,
+                name,
+                "FieldValueDuplicate",
+                &field,
+                format!("Duplicate value: {np}"),
+            ));
         }
         used.insert(np as u16);
         p["nodePort"] = json!(np);
@@ -806,7 +855,8 @@ mod tests {
     fn definition_names_follow_kubernetes_packages() {
         let d = control_apimachinery::resources::by_kind("apps/v1", "Deployment").unwrap();
         assert_eq!(definition_name(d), "io.k8s.api.apps.v1.Deployment");
-        let l = control_apimachinery::resources::by_kind("coordination.k8s.io/v1", "Lease").unwrap();
+        let l =
+            control_apimachinery::resources::by_kind("coordination.k8s.io/v1", "Lease").unwrap();
         assert_eq!(definition_name(l), "io.k8s.api.coordination.v1.Lease");
         let p = control_apimachinery::resources::by_kind("v1", "Pod").unwrap();
         assert_eq!(definition_name(p), "io.k8s.api.core.v1.Pod");
@@ -814,15 +864,27 @@ mod tests {
 
     #[test]
     fn unknown_patch_media_types_are_refused() {
-        assert!(matches!(patch_type("application/merge-patch+json; charset=utf-8"), Ok(PatchType::Merge)));
-        assert!(matches!(patch_type("text/plain"), Err(ApiError::UnsupportedMediaType(_))));
+        assert!(matches!(
+            patch_type("application/merge-patch+json; charset=utf-8"),
+            Ok(PatchType::Merge)
+        ));
+        assert!(matches!(
+            patch_type("text/plain"),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
     }
 
     #[test]
     fn finished_deletions_vanish_but_graceful_pods_wait() {
-        assert!(is_ready_to_vanish(&json!({"metadata": {"deletionTimestamp": "x", "finalizers": []}})));
-        assert!(!is_ready_to_vanish(&json!({"metadata": {"deletionTimestamp": "x", "finalizers": ["a"]}})));
-        assert!(!is_ready_to_vanish(&json!({"metadata": {"deletionTimestamp": "x", "deletionGracePeriodSeconds": 30}})));
+        assert!(is_ready_to_vanish(
+            &json!({"metadata": {"deletionTimestamp": "x", "finalizers": []}})
+        ));
+        assert!(!is_ready_to_vanish(
+            &json!({"metadata": {"deletionTimestamp": "x", "finalizers": ["a"]}})
+        ));
+        assert!(!is_ready_to_vanish(
+            &json!({"metadata": {"deletionTimestamp": "x", "deletionGracePeriodSeconds": 30}})
+        ));
         assert!(!is_ready_to_vanish(&json!({"metadata": {}})));
     }
 }
