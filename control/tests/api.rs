@@ -366,3 +366,70 @@ fn service_ips_and_node_ports_are_never_shared() {
         c.expect_ok(Method::POST, "/api/v1/namespaces/default/services", Some(svc)).await.unwrap();
     });
 }
+
+#[test]
+fn bound_pods_are_deleted_gracefully_and_evictions_delete() {
+    let s = Server::start();
+    rt().block_on(async {
+        let mut c = connect(&s).await;
+        let pods = "/api/v1/namespaces/default/pods";
+        for name in ["a", "b"] {
+            let pod = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"terminationGracePeriodSeconds": 20, "containers": [{"name": "c", "image": "busybox"}]}})).unwrap();
+            c.expect_ok(Method::POST, pods, Some(pod)).await.unwrap();
+            let binding = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": "node-1"}})).unwrap();
+            let (code, _) = status_of(&mut c, Method::POST, &format!("{pods}/{name}/binding"), Some(binding.clone())).await;
+            assert_eq!(code, StatusCode::CREATED);
+            // A second binding is refused: a pod is bound once.
+            let (code, st) = status_of(&mut c, Method::POST, &format!("{pods}/{name}/binding"), Some(binding)).await;
+            assert_eq!(code, StatusCode::CONFLICT, "{st}");
+        }
+        let bound: Value = serde_json::from_slice(&c.expect_ok(Method::GET, &format!("{pods}/a"), None).await.unwrap()).unwrap();
+        assert_eq!(bound["spec"]["nodeName"], "node-1");
+        assert_eq!(bound["status"]["conditions"][0]["type"], "PodScheduled");
+
+        // A bound pod is marked, not removed: its kubelet has the grace period to stop it.
+        let marked: Value = serde_json::from_slice(&c.expect_ok(Method::DELETE, &format!("{pods}/a"), None).await.unwrap()).unwrap();
+        assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 20);
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        c.expect_ok(Method::GET, &format!("{pods}/a"), None).await.unwrap();
+        // Grace period zero (what the kubelet sends when the containers are gone) removes it.
+        c.expect_ok(Method::DELETE, &format!("{pods}/a?gracePeriodSeconds=0"), None).await.unwrap();
+        let (code, _) = status_of(&mut c, Method::GET, &format!("{pods}/a"), None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+
+        let eviction = serde_json::to_vec(&json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "b"},
+            "deleteOptions": {"gracePeriodSeconds": 0}})).unwrap();
+        let (code, st) = status_of(&mut c, Method::POST, &format!("{pods}/b/eviction"), Some(eviction)).await;
+        assert_eq!(code, StatusCode::CREATED, "{st}");
+        let (code, _) = status_of(&mut c, Method::GET, &format!("{pods}/b"), None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+    });
+}
+
+#[test]
+fn finalizers_hold_an_object_until_removed() {
+    let s = Server::start();
+    rt().block_on(async {
+        let mut c = connect(&s).await;
+        let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).unwrap();
+        c.expect_ok(Method::POST, CMS, Some(body)).await.unwrap();
+        let marked: Value = serde_json::from_slice(&c.expect_ok(Method::DELETE, &format!("{CMS}/held"), None).await.unwrap()).unwrap();
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        c.expect_ok(Method::GET, &format!("{CMS}/held"), None).await.unwrap();
+        let patch = serde_json::to_vec(&json!({"metadata": {"finalizers": null}})).unwrap();
+        let resp = c.send(Method::PATCH, &format!("{CMS}/held"), Some(patch), "application/merge-patch+json").await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        resp.into_body().collect().await.unwrap();
+        let (code, _) = status_of(&mut c, Method::GET, &format!("{CMS}/held"), None).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+
+        // Foreground deletion is recorded for the garbage collector.
+        c.expect_ok(Method::POST, CMS, Some(cm("fg", "v"))).await.unwrap();
+        let opts = serde_json::to_vec(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"})).unwrap();
+        let marked: Value = serde_json::from_slice(&c.expect_ok(Method::DELETE, &format!("{CMS}/fg"), Some(opts)).await.unwrap()).unwrap();
+        assert_eq!(marked["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+    });
+}
