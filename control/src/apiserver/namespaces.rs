@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use bytes::Bytes;
 use control_apimachinery::resources::{self, RESOURCES};
-use control_store::{Compare, Op, RangeEnd, RangeRequest, Txn};
+use control_store::{Compare, Op, RangeRequest, Txn};
 use serde_json::{json, Value};
 
 use super::allocator;
@@ -102,13 +102,9 @@ pub async fn run_controller(server: Arc<ApiServer>) {
 
 async fn sweep(server: &Arc<ApiServer>) -> Result<()> {
     let ns_res = resources::by_plural("", "v1", "namespaces").expect("namespaces served");
-    let list = server.store.range(&RangeRequest {
-        start: ns_res.key_prefix(),
-        end: RangeEnd::Prefix,
-        limit: 0,
-        revision: 0,
-        count_only: false,
-    })?;
+    let list = server
+        .store
+        .range(&RangeRequest::prefix(ns_res.key_prefix()))?;
     for kv in list.kvs {
         let ns = objects::decode(&kv).map_err(|e| anyhow::anyhow!("{e}"))?;
         if ns.meta_str("deletionTimestamp").is_none() {
@@ -159,13 +155,7 @@ async fn empty_namespace(server: &Arc<ApiServer>, ns: &str) -> Result<usize> {
     let query = Query::default();
     for r in RESOURCES.iter().filter(|r| r.namespaced) {
         let prefix = objects::prefix(r, Some(ns));
-        let list = server.store.range(&RangeRequest {
-            start: prefix,
-            end: RangeEnd::Prefix,
-            limit: 0,
-            revision: 0,
-            count_only: false,
-        })?;
+        let list = server.store.range(&RangeRequest::prefix(prefix))?;
         for kv in list.kvs {
             let obj = objects::decode(&kv).map_err(|e| anyhow::anyhow!("{e}"))?;
             let name = obj.name().unwrap_or_default().to_string();

@@ -2,6 +2,7 @@
 //! and the structured `metav1.LabelSelector` of workload specs, both reduced to one list of
 //! requirements that are ANDed.
 
+use crate::admission::go_quote;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -649,27 +650,6 @@ fn aggregate(errors: Vec<String>) -> String {
     } else {
         format!("[{}]", unique.join(", "))
     }
-}
-
-/// A string quoted the way Go's `%q` does for printable text.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A string list printed the way Go's `%#v` prints a `[]string`.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use control_apimachinery::admission;
 use control_apimachinery::patch::{self, PatchType};
 use control_apimachinery::resources::Resource;
-use control_store::{Compare, KeyValue, Op, OpResult, RangeEnd, RangeRequest, Txn};
+use control_store::{Compare, KeyValue, Op, OpResult, RangeRequest, Txn};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
@@ -243,6 +243,15 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// The 409 a write gets when the object changed since the version it names.
+fn stale(r: &Resource, name: &str) -> ApiError {
+    ApiError::conflict(
+        r,
+        name,
+        "the object has been modified; please apply your changes to the latest version and try again",
+    )
+}
+
 /// Which part of an object a write replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -306,41 +315,46 @@ pub async fn patch(
     let mode = admission::FieldValidation::parse(ctx.query.get("fieldValidation"))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let raw = raw.to_vec();
-    guaranteed_update(ctx, name, None, &[], move |current| {
-        let patched = patch::apply_patch(&definition, current, patch_type, &raw).map_err(|e| {
-            if e.status_code() != 422 {
-                ApiError::BadRequest(e.to_string())
-            } else {
-                ApiError::invalid(
-                    r,
-                    name,
-                    vec![Cause {
-                        reason: "FieldValueInvalid".into(),
-                        field: String::new(),
-                        message: e.to_string(),
-                    }],
-                )
+    guaranteed_update(
+        ctx,
+        name,
+        None,
+        &[],
+        move |current| {
+            let patched =
+                patch::apply_patch(&definition, current, patch_type, &raw).map_err(|e| {
+                    if e.status_code() != 422 {
+                        ApiError::BadRequest(e.to_string())
+                    } else {
+                        ApiError::invalid(
+                            r,
+                            name,
+                            vec![Cause {
+                                reason: "FieldValueInvalid".into(),
+                                field: String::new(),
+                                message: e.to_string(),
+                            }],
+                        )
+                    }
+                })?;
+            // A patch that names a resourceVersion makes it a precondition.
+            if let (Some(want), Some(have)) = (
+                patched.meta_str("resourceVersion"),
+                current.meta_str("resourceVersion"),
+            ) {
+                if want != have {
+                    return Err(stale(r, name));
+                }
             }
-        })?;
-        // A patch that names a resourceVersion makes it a precondition.
-        if let (Some(want), Some(have)) = (
-            patched.meta_str("resourceVersion"),
-            current.meta_str("resourceVersion"),
-        ) {
-            if want != have {
-                return Err(ApiError::conflict(
-                    r,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
-            }
-        }
-        let decoded = admission::decode(r, &patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let (object, _warnings) = decoded
-            .apply(r, mode)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok(object)
-    }, part)
+            let decoded =
+                admission::decode(r, &patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let (object, _warnings) = decoded
+                .apply(r, mode)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Ok(object)
+        },
+        part,
+    )
     .await
 }
 
@@ -385,11 +399,7 @@ where
         let kv = ctx.get_kv(name)?;
         if let Some(pre) = precondition {
             if pre != kv.mod_revision.to_string() {
-                return Err(ApiError::conflict(
-                    r,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ));
+                return Err(stale(r, name));
             }
         }
         let current = objects::decode(&kv)?;
@@ -430,13 +440,7 @@ where
                 objects::set_resource_version(&mut gone, kv.mod_revision);
                 return Ok(respond_value(StatusCode::OK, &gone, warnings));
             }
-            Committed::ObjectChanged if precondition.is_some() => {
-                return Err(ApiError::conflict(
-                    r,
-                    name,
-                    "the object has been modified; please apply your changes to the latest version and try again",
-                ))
-            }
+            Committed::ObjectChanged if precondition.is_some() => return Err(stale(r, name)),
             Committed::ObjectChanged | Committed::ClaimTaken => continue,
         }
     }
@@ -650,13 +654,7 @@ fn used_claims(ctx: &Ctx<'_>, prefix: &str) -> ApiResult<Vec<(String, String)>> 
     let resp = ctx
         .server
         .store
-        .range(&RangeRequest {
-            start: prefix.to_string(),
-            end: RangeEnd::Prefix,
-            limit: 0,
-            revision: 0,
-            count_only: false,
-        })
+        .range(&RangeRequest::prefix(prefix))
         .map_err(ApiError::internal)?;
     Ok(resp
         .kvs
