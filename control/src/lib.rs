@@ -1,7 +1,9 @@
 //! The control-plane appliance: a Kubernetes v1.32 API server on a durable revision store, with
-//! its PKI, and (later) the scheduler, controllers and node lifecycle.
+//! its PKI, and the loops that run beside it (the scheduler; controllers and node lifecycle next).
 
 pub mod apiserver;
 pub mod bench;
 pub mod client;
+pub mod informer;
+pub mod loops;
 pub mod pki;

@@ -41,6 +41,9 @@ struct ServeArgs {
     /// How often history older than one interval is compacted, in seconds (0 = never).
     #[arg(long, default_value_t = 300)]
     compaction_interval_seconds: u64,
+    /// Do not run the scheduler loop (pods stay pending unless something else binds them).
+    #[arg(long)]
+    disable_scheduler: bool,
     /// Log filter, as RUST_LOG (e.g. info, control=debug).
     #[arg(long, default_value = "info")]
     log: String,
@@ -73,6 +76,7 @@ fn main() -> std::process::ExitCode {
                 service_cidr: args.service_cluster_ip_range,
                 node_port_range: ports,
                 store,
+                run_scheduler: !args.disable_scheduler,
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

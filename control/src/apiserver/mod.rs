@@ -47,6 +47,8 @@ pub struct Config {
     pub service_cidr: String,
     pub node_port_range: (u16, u16),
     pub store: StoreOptions,
+    /// Run the scheduler loop beside the API server (off for API-only benchmarks).
+    pub run_scheduler: bool,
 }
 
 /// Shared state of a running API server.
@@ -124,6 +126,17 @@ pub async fn serve(config: Config) -> Result<()> {
         "serving the Kubernetes API at {url}; admin kubeconfig written to {}",
         kubeconfig_path.display()
     );
+    if config.run_scheduler {
+        let id = server.ca.issue_client("system:kube-scheduler", &[])?;
+        let cfg = crate::client::KubeConfig {
+            host,
+            port: local.port(),
+            ca_pem: server.ca.cert_pem.clone(),
+            cert_pem: id.cert_pem,
+            key_pem: id.key_pem,
+        };
+        tokio::spawn(crate::loops::scheduler::run(cfg));
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {

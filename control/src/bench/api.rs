@@ -52,6 +52,8 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         service_cidr: "10.96.0.0/12".into(),
         node_port_range: (30000, 32767),
         store: control_store::StoreOptions::default(),
+        // The API alone is measured: no scheduler reacting to the benchmark's pods.
+        run_scheduler: false,
     };
     tokio::spawn(async move {
         if let Err(e) = apiserver::serve(config).await {
