@@ -44,6 +44,30 @@ struct ServeArgs {
     /// Do not run the scheduler loop (pods stay pending unless something else binds them).
     #[arg(long)]
     disable_scheduler: bool,
+    /// Do not run the node lifecycle loop (node health, taints, taint-based eviction).
+    #[arg(long)]
+    disable_node_lifecycle: bool,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    node_monitor_period: jiff::SignedDuration,
+    /// How long a node may go without a status or Lease renewal before it is Unknown.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    node_monitor_grace_period: jiff::SignedDuration,
+    /// How long a new node has to report Ready before it is Unknown.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    node_startup_grace_period: jiff::SignedDuration,
+    /// Nodes per second whose pods may start being evicted, per healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    node_eviction_rate: f64,
+    /// The eviction rate in a partially disrupted zone larger than the large-cluster threshold.
+    #[arg(long, default_value_t = 0.01)]
+    secondary_node_eviction_rate: f64,
+    /// Zone size above which a partially disrupted zone uses the secondary rate (else 0).
+    #[arg(long, default_value_t = 50)]
+    large_cluster_size_threshold: u32,
+    /// Fraction of not-ready nodes at which a zone counts as partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    unhealthy_zone_threshold: f64,
     /// Log filter, as RUST_LOG (e.g. info, control=debug).
     #[arg(long, default_value = "info")]
     log: String,
@@ -77,7 +101,25 @@ fn main() -> std::process::ExitCode {
                 node_port_range: ports,
                 store,
                 run_scheduler: !args.disable_scheduler,
+                node_lifecycle: (!args.disable_node_lifecycle).then(|| {
+                    control_nodelifecycle::Config {
+                        node_monitor_period: args.node_monitor_period,
+                        node_monitor_grace_period: args.node_monitor_grace_period,
+                        node_startup_grace_period: args.node_startup_grace_period,
+                        eviction_rate: args.node_eviction_rate,
+                        secondary_eviction_rate: args.secondary_node_eviction_rate,
+                        large_cluster_size_threshold: args.large_cluster_size_threshold,
+                        unhealthy_zone_threshold: args.unhealthy_zone_threshold,
+                        ..control_nodelifecycle::Config::default()
+                    }
+                }),
             };
+            if let Some(nl) = &config.node_lifecycle {
+                if let Err(e) = nl.validate() {
+                    eprintln!("error: node lifecycle settings: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -109,4 +151,14 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("range {a}-{b} is empty"));
     }
     Ok((a, b))
+}
+
+fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration such as 40s, 5m or 1h30m: {e}"))?;
+    if d.is_negative() {
+        return Err(format!("{s:?} is negative"));
+    }
+    Ok(d)
 }

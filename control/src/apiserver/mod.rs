@@ -49,6 +49,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// Run the scheduler loop beside the API server (off for API-only benchmarks).
     pub run_scheduler: bool,
+    /// Run the node lifecycle loop with these settings (None: off).
+    pub node_lifecycle: Option<control_nodelifecycle::Config>,
 }
 
 /// Shared state of a running API server.
@@ -126,16 +128,27 @@ pub async fn serve(config: Config) -> Result<()> {
         "serving the Kubernetes API at {url}; admin kubeconfig written to {}",
         kubeconfig_path.display()
     );
-    if config.run_scheduler {
-        let id = server.ca.issue_client("system:kube-scheduler", &[])?;
-        let cfg = crate::client::KubeConfig {
-            host,
+    // The loops beside the API server reach it over HTTPS, each with an identity of its own.
+    let identity = |user: &str| -> Result<crate::client::KubeConfig> {
+        let id = server.ca.issue_client(user, &[])?;
+        Ok(crate::client::KubeConfig {
+            host: host.clone(),
             port: local.port(),
             ca_pem: server.ca.cert_pem.clone(),
             cert_pem: id.cert_pem,
             key_pem: id.key_pem,
-        };
-        tokio::spawn(crate::loops::scheduler::run(cfg));
+        })
+    };
+    if config.run_scheduler {
+        tokio::spawn(crate::loops::scheduler::run(identity(
+            "system:kube-scheduler",
+        )?));
+    }
+    if let Some(nl) = config.node_lifecycle.clone() {
+        tokio::spawn(crate::loops::nodelifecycle::run(
+            identity("system:kube-controller-manager")?,
+            nl,
+        ));
     }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -54,6 +54,7 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         store: control_store::StoreOptions::default(),
         // The API alone is measured: no scheduler reacting to the benchmark's pods.
         run_scheduler: false,
+        node_lifecycle: None,
     };
     tokio::spawn(async move {
         if let Err(e) = apiserver::serve(config).await {

@@ -1,4 +1,5 @@
 //! The control plane's loops. Each one watches through the API (never the store) and writes
 //! back through it with an identity of its own, as kube-controller-manager and kube-scheduler do.
 
+pub mod nodelifecycle;
 pub mod scheduler;
