@@ -8,7 +8,8 @@ use support::Server;
 #[test]
 fn the_python_client_works_unchanged() {
     let s = Server::start();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_smoke.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_smoke.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg(s.kubeconfig())
