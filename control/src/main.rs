@@ -65,6 +65,15 @@ struct ServeArgs {
     /// Zone size above which a partially disrupted zone uses the secondary rate (else 0).
     #[arg(long, default_value_t = 50)]
     large_cluster_size_threshold: u32,
+    /// Range node pod CIDRs are allocated from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    node_cidr_mask_size: u8,
+    /// Do not allocate pod CIDRs to nodes.
+    #[arg(long)]
+    disable_node_ipam: bool,
     /// Fraction of not-ready nodes at which a zone counts as partially disrupted.
     #[arg(long, default_value_t = 0.55)]
     unhealthy_zone_threshold: f64,
@@ -89,6 +98,20 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
+            let pod_cidrs = if args.disable_node_ipam {
+                None
+            } else {
+                match control::loops::nodeipam::PodCidrs::new(
+                    &args.cluster_cidr,
+                    args.node_cidr_mask_size,
+                ) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        eprintln!("error: --cluster-cidr/--node-cidr-mask-size: {e}");
+                        return std::process::ExitCode::from(2);
+                    }
+                }
+            };
             let store = StoreOptions {
                 compaction_interval: (args.compaction_interval_seconds > 0)
                     .then(|| std::time::Duration::from_secs(args.compaction_interval_seconds)),
@@ -101,6 +124,7 @@ fn main() -> std::process::ExitCode {
                 node_port_range: ports,
                 store,
                 run_scheduler: !args.disable_scheduler,
+                pod_cidrs,
                 node_lifecycle: (!args.disable_node_lifecycle).then(|| {
                     control_nodelifecycle::Config {
                         node_monitor_period: args.node_monitor_period,

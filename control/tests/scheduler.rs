@@ -133,3 +133,33 @@ fn node_selectors_and_taints_are_honoured() {
         node_of("tolerant")
     );
 }
+
+#[test]
+fn every_node_gets_its_own_pod_cidr() {
+    let s = Server::start_with(&[
+        "--cluster-cidr",
+        "10.200.0.0/22",
+        "--node-cidr-mask-size",
+        "24",
+    ]);
+    for n in ["a", "b", "c"] {
+        s.kubectl_in(&["apply", "-f", "-"], Some(&node(n, "1")));
+    }
+    let cidrs = || {
+        s.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.podCIDR}{\"\\n\"}{end}",
+        ])
+    };
+    assert!(
+        eventually(20, || cidrs().lines().filter(|l| !l.is_empty()).count()
+            == 3),
+        "{}",
+        cidrs()
+    );
+    let mut got: Vec<String> = cidrs().lines().map(str::to_string).collect();
+    got.sort();
+    assert_eq!(got, ["10.200.0.0/24", "10.200.1.0/24", "10.200.2.0/24"]);
+}

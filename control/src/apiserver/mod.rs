@@ -51,6 +51,8 @@ pub struct Config {
     pub run_scheduler: bool,
     /// Run the node lifecycle loop with these settings (None: off).
     pub node_lifecycle: Option<control_nodelifecycle::Config>,
+    /// Give nodes pod CIDRs from this range (None: off).
+    pub pod_cidrs: Option<crate::loops::nodeipam::PodCidrs>,
 }
 
 /// Shared state of a running API server.
@@ -143,6 +145,12 @@ pub async fn serve(config: Config) -> Result<()> {
         tokio::spawn(crate::loops::scheduler::run(identity(
             "system:kube-scheduler",
         )?));
+    }
+    if let Some(cidrs) = config.pod_cidrs {
+        tokio::spawn(crate::loops::nodeipam::run(
+            identity("system:kube-controller-manager")?,
+            cidrs,
+        ));
     }
     if let Some(nl) = config.node_lifecycle.clone() {
         tokio::spawn(crate::loops::nodelifecycle::run(

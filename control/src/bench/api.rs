@@ -55,6 +55,7 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         // The API alone is measured: no scheduler reacting to the benchmark's pods.
         run_scheduler: false,
         node_lifecycle: None,
+        pod_cidrs: None,
     };
     tokio::spawn(async move {
         if let Err(e) = apiserver::serve(config).await {
