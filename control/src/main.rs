@@ -44,6 +44,9 @@ struct ServeArgs {
     /// Do not run the scheduler loop (pods stay pending unless something else binds them).
     #[arg(long)]
     disable_scheduler: bool,
+    /// Do not run the workload controllers (ReplicaSet, ReplicationController, Deployment).
+    #[arg(long)]
+    disable_controllers: bool,
     /// Do not run the node lifecycle loop (node health, taints, taint-based eviction).
     #[arg(long)]
     disable_node_lifecycle: bool,
@@ -124,6 +127,7 @@ fn main() -> std::process::ExitCode {
                 node_port_range: ports,
                 store,
                 run_scheduler: !args.disable_scheduler,
+                run_controllers: !args.disable_controllers,
                 pod_cidrs,
                 node_lifecycle: (!args.disable_node_lifecycle).then(|| {
                     control_nodelifecycle::Config {

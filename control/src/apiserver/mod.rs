@@ -49,6 +49,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// Run the scheduler loop beside the API server (off for API-only benchmarks).
     pub run_scheduler: bool,
+    /// Run the workload controllers (ReplicaSet, ReplicationController, Deployment).
+    pub run_controllers: bool,
     /// Run the node lifecycle loop with these settings (None: off).
     pub node_lifecycle: Option<control_nodelifecycle::Config>,
     /// Give nodes pod CIDRs from this range (None: off).
@@ -144,6 +146,11 @@ pub async fn serve(config: Config) -> Result<()> {
     if config.run_scheduler {
         tokio::spawn(crate::loops::scheduler::run(identity(
             "system:kube-scheduler",
+        )?));
+    }
+    if config.run_controllers {
+        tokio::spawn(crate::loops::workloads::run(identity(
+            "system:kube-controller-manager",
         )?));
     }
     if let Some(cidrs) = config.pod_cidrs {

@@ -54,6 +54,7 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         store: control_store::StoreOptions::default(),
         // The API alone is measured: no scheduler reacting to the benchmark's pods.
         run_scheduler: false,
+        run_controllers: false,
         node_lifecycle: None,
         pod_cidrs: None,
     };

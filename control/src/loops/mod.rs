@@ -4,3 +4,4 @@
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod scheduler;
+pub mod workloads;
