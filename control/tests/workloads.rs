@@ -100,3 +100,71 @@ fn replication_controllers_and_adoption() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(count(&s, "app=orph"), 1);
 }
+
+#[test]
+fn deleting_owners_cascades_as_the_propagation_policy_says() {
+    let s = Server::start();
+    let gone = |kind: &str, sel: &str| {
+        s.kubectl(&["get", kind, "-l", sel, "-o", "name"])
+            .trim()
+            .is_empty()
+    };
+
+    // Background (kubectl's default): the Deployment goes at once, its ReplicaSet and pods after.
+    s.kubectl(&[
+        "create",
+        "deployment",
+        "bg",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    assert!(eventually(30, || count(&s, "app=bg") == 2));
+    s.kubectl(&["delete", "deployment", "bg"]);
+    assert!(
+        eventually(30, || gone("rs", "app=bg") && gone("pods", "app=bg")),
+        "bg dependents remain"
+    );
+
+    // Foreground: the dependents go first, then the Deployment itself.
+    s.kubectl(&[
+        "create",
+        "deployment",
+        "fg",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    assert!(eventually(30, || count(&s, "app=fg") == 2));
+    s.kubectl(&[
+        "delete",
+        "deployment",
+        "fg",
+        "--cascade=foreground",
+        "--timeout=60s",
+    ]);
+    assert!(
+        gone("rs", "app=fg") && gone("pods", "app=fg"),
+        "fg dependents remain"
+    );
+    assert!(s
+        .kubectl_fails(&["get", "deployment", "fg"], None)
+        .contains("not found"));
+
+    // Orphan: the ReplicaSet goes, its pods stay and are released.
+    let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: orph\nspec:\n  replicas: 2\n  selector:\n    matchLabels:\n      app: orph\n  template:\n    metadata:\n      labels:\n        app: orph\n    spec:\n      containers:\n      - name: c\n        image: busybox\n";
+    s.kubectl_in(&["apply", "-f", "-"], Some(rs));
+    assert!(eventually(30, || count(&s, "app=orph") == 2));
+    s.kubectl(&["delete", "rs", "orph", "--cascade=orphan", "--timeout=60s"]);
+    assert!(s
+        .kubectl_fails(&["get", "rs", "orph"], None)
+        .contains("not found"));
+    assert_eq!(count(&s, "app=orph"), 2);
+    let owners = s.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=orph",
+        "-o",
+        "jsonpath={.items[*].metadata.ownerReferences}",
+    ]);
+    assert!(owners.trim().is_empty(), "{owners}");
+}
