@@ -270,6 +270,29 @@ fn describe_delete_and_namespaces() {
     for want in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(ns.contains(want), "{ns}");
     }
+
+    // Every namespace gets a default ServiceAccount and the cluster CA, as with kubeadm.
+    s.kubectl(&["create", "namespace", "fresh"]);
+    assert!(eventually(20, || s
+        .kubectl_raw(&["-n", "fresh", "get", "sa", "default"], None)
+        .status
+        .success()));
+    let ca = || {
+        s.kubectl_raw(
+            &[
+                "-n",
+                "fresh",
+                "get",
+                "cm",
+                "kube-root-ca.crt",
+                "-o",
+                "jsonpath={.data.ca\\.crt}",
+            ],
+            None,
+        )
+    };
+    assert!(eventually(20, || String::from_utf8_lossy(&ca().stdout)
+        .contains("BEGIN CERTIFICATE")));
 }
 
 #[test]

@@ -155,6 +155,9 @@ pub async fn serve(config: Config) -> Result<()> {
         tokio::spawn(crate::loops::gc::run(identity(
             "system:kube-controller-manager",
         )?));
+        tokio::spawn(crate::loops::serviceaccounts::run(identity(
+            "system:kube-controller-manager",
+        )?));
     }
     if let Some(cidrs) = config.pod_cidrs {
         tokio::spawn(crate::loops::nodeipam::run(

@@ -5,4 +5,5 @@ pub mod gc;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod scheduler;
+pub mod serviceaccounts;
 pub mod workloads;
