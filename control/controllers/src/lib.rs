@@ -18,6 +18,7 @@
 //! `pkg/controller/controller_utils.go`, `pkg/controller/controller_ref_manager.go`).
 
 pub mod deployment;
+pub mod endpoints;
 pub mod gc;
 pub mod ownership;
 pub mod podutil;

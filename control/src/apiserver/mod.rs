@@ -158,6 +158,9 @@ pub async fn serve(config: Config) -> Result<()> {
         tokio::spawn(crate::loops::serviceaccounts::run(identity(
             "system:kube-controller-manager",
         )?));
+        tokio::spawn(crate::loops::endpoints::run(identity(
+            "system:kube-controller-manager",
+        )?));
     }
     if let Some(cidrs) = config.pod_cidrs {
         tokio::spawn(crate::loops::nodeipam::run(
