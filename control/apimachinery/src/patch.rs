@@ -149,11 +149,32 @@ fn json_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError> {
             max: MAX_JSON_PATCH_OPERATIONS,
         });
     }
+    // Applied to a copy without json-patch's undo step (which can panic on moves into a
+    // descendant); a failure simply discards the copy.
     let mut doc = original.clone();
-    json_patch::patch(&mut doc, &operations.0)
-        .map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
+    let mut copied = 0usize;
+    for op in &operations.0 {
+        if let json_patch::PatchOperation::Copy(c) = op {
+            // `copy` doubles a document per operation; Kubernetes bounds the bytes copied.
+            copied += doc
+                .pointer(c.from.as_str())
+                .map(|v| serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0))
+                .unwrap_or(0);
+            if copied > MAX_JSON_PATCH_COPY_BYTES {
+                return Err(PatchError::Unprocessable(format!(
+                    "the JSON patch copies more than {MAX_JSON_PATCH_COPY_BYTES} bytes"
+                )));
+            }
+        }
+        json_patch::patch_unsafe(&mut doc, std::slice::from_ref(op))
+            .map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
+    }
     Ok(doc)
 }
+
+/// The most bytes the `copy` operations of one JSON patch may copy in all (3 MiB, the request
+/// body limit), so a small patch cannot grow an object without bound.
+pub const MAX_JSON_PATCH_COPY_BYTES: usize = 3 * 1024 * 1024;
 
 fn merge_patch(original: &Value, patch: &[u8]) -> Result<Value, PatchError> {
     let patch = parse_object_patch(patch, "merge patch")?;

@@ -53,6 +53,25 @@ pub fn encode(obj: &Value) -> ApiResult<Bytes> {
         .map_err(ApiError::internal)
 }
 
+/// How deeply a value nests (a scalar is 0), computed without recursion.
+pub fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, d + 1))),
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The deepest object stored: JSON readers (serde_json's included) refuse past 128 levels, so
+/// anything deeper could be written but never read back.
+pub const MAX_DEPTH: usize = 100;
+
 /// The stored bytes with `metadata.resourceVersion` set to the key's mod revision.
 pub fn with_resource_version(kv: &KeyValue) -> Vec<u8> {
     let raw = &kv.value[..];
@@ -153,6 +172,12 @@ mod tests {
         assert_eq!(out["metadata"]["resourceVersion"], "42");
         assert_eq!(out["metadata"]["name"], "a");
         assert_eq!(out["data"]["x"], "\"metadata\":{");
+    }
+
+    #[test]
+    fn depth_counts_nesting_levels() {
+        assert_eq!(depth(&json!("x")), 0);
+        assert_eq!(depth(&json!({"a": [1, {"b": {}}]})), 3);
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl Quantity {
                     .or_else(|| other.strip_prefix('E'))
                     .ok_or(SUFFIX_ERROR)?;
                 let exp: i32 = rest.parse().map_err(|_| SUFFIX_ERROR)?;
+                // Anything this far out is beyond int64 nano-units either way; refusing it keeps
+                // the arithmetic below from overflowing or looping billions of times.
+                if !(-1000..=1000).contains(&exp) {
+                    return Err(SUFFIX_ERROR);
+                }
                 (exp, 0)
             }
         };

@@ -300,11 +300,11 @@ fn pod(o: Obj, now: Timestamp) -> Vec<Value> {
     for (i, container) in status.items(&["initContainerStatuses"]).enumerate() {
         let count = container.int(&["restartCount"]);
         let finished = container.time(&["lastState", "terminated", "finishedAt"]);
-        restarts += count;
+        restarts = restarts.saturating_add(count);
         last_restart = later(last_restart, finished);
         let sidecar = sidecars.contains(container.str(&["name"]));
         if sidecar {
-            sidecar_restarts += count;
+            sidecar_restarts = sidecar_restarts.saturating_add(count);
             last_sidecar_restart = later(last_sidecar_restart, finished);
         }
         let terminated = container.get(&["state", "terminated"]);

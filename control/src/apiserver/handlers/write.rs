@@ -599,6 +599,14 @@ pub async fn commit(
         equals: expected,
     }];
     let mut success = Vec::new();
+    if let Some(o) = obj {
+        if objects::depth(o) > objects::MAX_DEPTH {
+            return Err(ApiError::BadRequest(format!(
+                "the object is nested more than {} levels deep",
+                objects::MAX_DEPTH
+            )));
+        }
+    }
     match obj {
         Some(o) => success.push(Op::Put {
             key: key.to_string(),

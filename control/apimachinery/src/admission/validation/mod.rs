@@ -228,6 +228,7 @@ pub(crate) fn object_meta(
 
 fn owner_references(refs: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
     let mut first_controller: Option<String> = None;
+    let mut reported_controllers = false;
     for r in refs {
         let api_version = str_of(r, "apiVersion");
         let version = api_version.rsplit('/').next().unwrap_or("");
@@ -257,13 +258,19 @@ fn owner_references(refs: &[Value], path: &Path, errs: &mut Vec<FieldError>) {
         if r.get("controller").and_then(Value::as_bool) == Some(true) {
             let current = format!("{}/{}", str_of(r, "kind"), str_of(r, "name"));
             match &first_controller {
-                Some(first) => errs.push(FieldError::invalid(
-                    path.clone(),
-                    Value::Array(refs.to_vec()),
-                    format!(
-                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
-                    ),
-                )),
+                // One error however many extra controllers there are (each carrying a copy of the
+                // whole list made a 3 MiB body cost gigabytes).
+                Some(first) if !reported_controllers => {
+                    reported_controllers = true;
+                    errs.push(FieldError::invalid(
+                        path.clone(),
+                        Value::Array(refs.to_vec()),
+                        format!(
+                            "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
+                        ),
+                    ))
+                }
+                Some(_) => {}
                 None => first_controller = Some(current),
             }
         }
@@ -532,8 +539,11 @@ pub(crate) fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (a, b) {
         _ if is_zero(a) && is_zero(b) => true,
         (Some(Value::Object(x)), Some(Value::Object(y))) => {
-            let keys = x.keys().chain(y.keys());
-            keys.into_iter().all(|k| same(x.get(k), y.get(k)))
+            // Each key once: visiting shared keys from both sides made nesting exponential.
+            x.iter().all(|(k, v)| same(Some(v), y.get(k)))
+                && y.iter()
+                    .filter(|(k, _)| !x.contains_key(*k))
+                    .all(|(_, v)| is_zero(Some(v)))
         }
         (Some(Value::Array(x)), Some(Value::Array(y))) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(Some(p), Some(q)))
