@@ -90,3 +90,21 @@ fn update_validation_of_deeply_nested_data_is_linear() {
     // Before the fix this took 2^60 steps.
     let _ = admission::validate(crs, &obj, Some(&obj));
 }
+
+#[test]
+fn reordering_a_long_list_with_a_strategic_merge_patch_is_not_cubic() {
+    // 2,000 elements took about 10^10 steps before; now it is quick (no timing is asserted).
+    let finalizers: Vec<String> = (0..2000).map(|i| format!("example.com/f{i}")).collect();
+    let original = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": finalizers}});
+    let reversed: Vec<&String> = finalizers.iter().rev().collect();
+    let patch = serde_json::to_vec(&json!({"metadata": {"$setElementOrder/finalizers": reversed}}))
+        .unwrap();
+    let out = apply_patch(
+        "io.k8s.api.core.v1.Pod",
+        &original,
+        PatchType::StrategicMerge,
+        &patch,
+    )
+    .unwrap();
+    assert_eq!(out["metadata"]["finalizers"][0], "example.com/f1999");
+}

@@ -695,24 +695,26 @@ fn order_elements(
 
 /// A stable sort by position in `order`; elements `order` does not mention keep their place
 /// ahead of the ones it does (the Go implementation's comparator treats them as smaller).
-fn sort_by_order(mut list: Vec<Value>, order: &[Value], key: &str, by_key: bool) -> Vec<Value> {
+fn sort_by_order(list: Vec<Value>, order: &[Value], key: &str, by_key: bool) -> Vec<Value> {
     // Insertion sort with the same "less" as Kubernetes, so the (rare) unmentioned elements
-    // land where kubectl users would see them land on a real cluster.
-    let less = |a: &Value, b: &Value| match (
-        position(order, a, key, by_key),
-        position(order, b, key, by_key),
-    ) {
+    // land where kubectl users would see them land on a real cluster. Each element's position in
+    // the order is looked up once, not on every comparison (that made long lists cubic).
+    let mut items: Vec<(Option<usize>, Value)> = list
+        .into_iter()
+        .map(|v| (position(order, &v, key, by_key), v))
+        .collect();
+    let less = |a: Option<usize>, b: Option<usize>| match (a, b) {
         (Some(i), Some(j)) => i < j,
         _ => true,
     };
-    for i in 1..list.len() {
+    for i in 1..items.len() {
         let mut j = i;
-        while j > 0 && less(&list[j], &list[j - 1]) {
-            list.swap(j, j - 1);
+        while j > 0 && less(items[j].0, items[j - 1].0) {
+            items.swap(j, j - 1);
             j -= 1;
         }
     }
-    list
+    items.into_iter().map(|(_, v)| v).collect()
 }
 
 /// JSON value kinds as the Go implementation distinguishes them (integers and floats differ).
