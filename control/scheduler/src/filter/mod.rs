@@ -99,6 +99,14 @@ pub(crate) mod testing {
         serde_json::from_value(base).unwrap()
     }
 
+    /// A pod whose one container requests `cpu` and `memory`.
+    pub fn requesting(name: &str, cpu: &str, memory: &str) -> Pod {
+        pod(
+            name,
+            json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}),
+        )
+    }
+
     pub fn info(node: Node, pods: Vec<Pod>) -> NodeInfo {
         NodeInfo { node, pods }
     }

@@ -50,15 +50,8 @@ pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::testing::{info, node, pod};
+    use crate::filter::testing::{info, node, pod, requesting};
     use serde_json::json;
-
-    fn requesting(name: &str, cpu: &str, memory: &str) -> Pod {
-        pod(
-            name,
-            json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}),
-        )
-    }
 
     #[test]
     fn a_pod_that_fits_the_remaining_allocatable_passes() {

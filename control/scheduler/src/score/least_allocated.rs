@@ -49,15 +49,8 @@ pub fn score(pod: &Pod, nodes: &[&NodeInfo]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::testing::{info, node, pod};
+    use crate::filter::testing::{info, node, pod, requesting};
     use serde_json::json;
-
-    fn requesting(name: &str, cpu: &str, memory: &str) -> Pod {
-        pod(
-            name,
-            json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}),
-        )
-    }
 
     #[test]
     fn an_empty_node_scores_higher_than_a_busy_one() {
