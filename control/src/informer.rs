@@ -15,10 +15,23 @@ use tokio::sync::Notify;
 use crate::client::{Connection, KubeConfig};
 
 /// The cached objects of one collection, keyed `namespace/name` (or `name`).
+///
+/// The list-and-watch task ends once every clone of the informer is dropped (within a watch
+/// idle period), so loops stopped on losing leadership leave no watches behind.
 #[derive(Clone)]
 pub struct Informer {
+    feed: Feed,
+    alive: Arc<()>,
+}
+
+/// The shared state the background task fills.
+#[derive(Clone)]
+struct Feed {
     cache: Arc<RwLock<BTreeMap<String, Value>>>,
     changed: Arc<Notify>,
+    /// Set once the first list has filled the cache: before that an empty cache means "not
+    /// known yet", not "none exist", and a controller acting on it would create duplicates.
+    synced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn key_of(obj: &Value) -> String {
@@ -30,16 +43,23 @@ fn key_of(obj: &Value) -> String {
 }
 
 impl Informer {
-    /// Starts keeping `path` (a collection URL such as `/api/v1/pods`) in the cache.
-    pub fn start(cfg: KubeConfig, path: &'static str, changed: Arc<Notify>) -> Informer {
+    /// Starts keeping `path` (a collection URL such as `/api/v1/pods`, optionally with a query
+    /// such as `?labelSelector=...`) in the cache.
+    pub fn start(cfg: KubeConfig, path: impl Into<String>, changed: Arc<Notify>) -> Informer {
+        let path: String = path.into();
         let inf = Informer {
-            cache: Arc::default(),
-            changed,
+            feed: Feed {
+                cache: Arc::default(),
+                changed,
+                synced: Arc::default(),
+            },
+            alive: Arc::new(()),
         };
-        let me = inf.clone();
+        let feed = inf.feed.clone();
+        let alive = Arc::downgrade(&inf.alive);
         tokio::spawn(async move {
-            loop {
-                if let Err(e) = me.list_and_watch(&cfg, path).await {
+            while alive.strong_count() > 0 {
+                if let Err(e) = feed.list_and_watch(&cfg, &path, &alive).await {
                     tracing::debug!(%path, "informer restarts: {e:#}");
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -48,12 +68,24 @@ impl Informer {
         inf
     }
 
-    /// Every cached object.
-    pub fn objects(&self) -> Vec<Value> {
-        self.cache.read().values().cloned().collect()
+    /// Whether the cache has been filled by a list at least once.
+    pub fn has_synced(&self) -> bool {
+        self.feed.synced.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    async fn list_and_watch(&self, cfg: &KubeConfig, path: &str) -> anyhow::Result<()> {
+    /// Every cached object.
+    pub fn objects(&self) -> Vec<Value> {
+        self.feed.cache.read().values().cloned().collect()
+    }
+}
+
+impl Feed {
+    async fn list_and_watch(
+        &self,
+        cfg: &KubeConfig,
+        path: &str,
+        alive: &std::sync::Weak<()>,
+    ) -> anyhow::Result<()> {
         let mut conn = Connection::connect(cfg).await?;
         let list: Value = serde_json::from_slice(&conn.expect_ok(Method::GET, path, None).await?)?;
         let rv = list["metadata"]["resourceVersion"]
@@ -67,15 +99,25 @@ impl Informer {
                 cache.insert(key_of(item), item.clone());
             }
         }
+        self.synced
+            .store(true, std::sync::atomic::Ordering::Release);
         self.changed.notify_one();
-        let watch_path = format!("{path}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let watch_path =
+            format!("{path}{sep}watch=1&allowWatchBookmarks=true&resourceVersion={rv}");
         let resp = conn
             .send(Method::GET, &watch_path, None, "application/json")
             .await?;
         anyhow::ensure!(resp.status().is_success(), "watch: {}", resp.status());
         let mut body = resp.into_body();
         let mut buf = Vec::new();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = match tokio::time::timeout(Duration::from_secs(30), body.frame()).await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) if alive.strong_count() == 0 => return Ok(()),
+                Err(_) => continue,
+            };
             let Ok(data) = frame?.into_data() else {
                 continue;
             };
@@ -100,4 +142,9 @@ impl Informer {
         }
         Ok(())
     }
+}
+
+/// Whether every one of `informers` has listed at least once; loops skip their passes until then.
+pub fn all_synced(informers: &[&Informer]) -> bool {
+    informers.iter().all(|i| i.has_synced())
 }

@@ -5,5 +5,7 @@ pub mod apiserver;
 pub mod bench;
 pub mod client;
 pub mod informer;
+pub mod leader;
 pub mod loops;
 pub mod pki;
+pub mod simnodes;

@@ -22,25 +22,17 @@ struct Cli {
 enum Command {
     /// Serve the Kubernetes API from a data directory (created on first start).
     Serve(ServeArgs),
+    /// Register simulated nodes that heartbeat and play the kubelet for their pods (like
+    /// kubemark's hollow nodes); killing the process stops every heartbeat at once.
+    SimNodes(SimNodesArgs),
+    /// Run the scheduler and controllers against an API server, under leader election: any
+    /// number of these (and of `control serve`) may run, and exactly one of them acts.
+    Controllers(ControllersArgs),
 }
 
+/// The loops beside the API server (scheduler, controllers, node lifecycle) and their settings.
 #[derive(clap::Args, Debug)]
-struct ServeArgs {
-    /// Where the store, the cluster CA and admin.kubeconfig live.
-    #[arg(long)]
-    data_dir: PathBuf,
-    /// Address and port of the HTTPS API.
-    #[arg(long, default_value = "127.0.0.1:6443")]
-    listen: SocketAddr,
-    /// Range Service cluster IPs are allocated from.
-    #[arg(long, default_value = "10.96.0.0/12")]
-    service_cluster_ip_range: String,
-    /// Range NodePorts are allocated from, as FIRST-LAST.
-    #[arg(long, default_value = "30000-32767")]
-    service_node_port_range: String,
-    /// How often history older than one interval is compacted, in seconds (0 = never).
-    #[arg(long, default_value_t = 300)]
-    compaction_interval_seconds: u64,
+struct BrainArgs {
     /// Do not run the scheduler loop (pods stay pending unless something else binds them).
     #[arg(long)]
     disable_scheduler: bool,
@@ -80,6 +72,127 @@ struct ServeArgs {
     /// Fraction of not-ready nodes at which a zone counts as partially disrupted.
     #[arg(long, default_value_t = 0.55)]
     unhealthy_zone_threshold: f64,
+}
+
+/// What [`BrainArgs`] asks for, checked.
+struct BrainParts {
+    pod_cidrs: Option<control::loops::nodeipam::PodCidrs>,
+    node_lifecycle: Option<control_nodelifecycle::Config>,
+}
+
+impl BrainArgs {
+    fn parts(&self) -> Result<BrainParts, String> {
+        let pod_cidrs = if self.disable_node_ipam {
+            None
+        } else {
+            Some(
+                control::loops::nodeipam::PodCidrs::new(
+                    &self.cluster_cidr,
+                    self.node_cidr_mask_size,
+                )
+                .map_err(|e| format!("--cluster-cidr/--node-cidr-mask-size: {e}"))?,
+            )
+        };
+        let node_lifecycle =
+            (!self.disable_node_lifecycle).then(|| control_nodelifecycle::Config {
+                node_monitor_period: self.node_monitor_period,
+                node_monitor_grace_period: self.node_monitor_grace_period,
+                node_startup_grace_period: self.node_startup_grace_period,
+                eviction_rate: self.node_eviction_rate,
+                secondary_eviction_rate: self.secondary_node_eviction_rate,
+                large_cluster_size_threshold: self.large_cluster_size_threshold,
+                unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+                ..control_nodelifecycle::Config::default()
+            });
+        if let Some(nl) = &node_lifecycle {
+            nl.validate()
+                .map_err(|e| format!("node lifecycle settings: {e}"))?;
+        }
+        Ok(BrainParts {
+            pod_cidrs,
+            node_lifecycle,
+        })
+    }
+}
+
+/// `control controllers`: the scheduler and controllers against a remote API server.
+#[derive(clap::Args, Debug)]
+struct ControllersArgs {
+    /// Kubeconfig with a client certificate (e.g. DATA_DIR/admin.kubeconfig).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    #[command(flatten)]
+    brain: BrainArgs,
+    /// Log filter, as RUST_LOG.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct SimNodesArgs {
+    /// Kubeconfig with a client certificate (e.g. DATA_DIR/admin.kubeconfig).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// How many nodes to register.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Nodes are named PREFIX-0 .. PREFIX-(N-1).
+    #[arg(long, default_value = "sim")]
+    prefix: String,
+    /// Allocatable CPU of each node.
+    #[arg(long, default_value = "4")]
+    cpu: String,
+    /// Allocatable memory of each node.
+    #[arg(long, default_value = "16Gi")]
+    memory: String,
+    /// Pods each node accepts.
+    #[arg(long, default_value_t = 110)]
+    pods: u32,
+    /// topology.kubernetes.io/zone of every node.
+    #[arg(long)]
+    zone: Option<String>,
+    /// Extra labels, as k=v,k2=v2.
+    #[arg(long, default_value = "")]
+    labels: String,
+    /// Taints, as key[=value]:Effect,...
+    #[arg(long, default_value = "")]
+    taints: String,
+    /// leaseDurationSeconds written into each Lease.
+    #[arg(long, default_value_t = 40)]
+    lease_duration_seconds: i32,
+    /// How often each Lease is renewed.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    renew_interval: jiff::SignedDuration,
+    /// How long pods with restartPolicy Never/OnFailure run before they exit.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    job_duration: jiff::SignedDuration,
+    /// Parallel API connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Log filter, as RUST_LOG.
+    #[arg(long, default_value = "warn")]
+    log: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Where the store, the cluster CA and admin.kubeconfig live.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Address and port of the HTTPS API.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Range Service cluster IPs are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Range NodePorts are allocated from, as FIRST-LAST.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
+    /// How often history older than one interval is compacted, in seconds (0 = never).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval_seconds: u64,
+    #[command(flatten)]
+    brain: BrainArgs,
     /// Log filter, as RUST_LOG (e.g. info, control=debug).
     #[arg(long, default_value = "info")]
     log: String,
@@ -88,6 +201,8 @@ struct ServeArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::SimNodes(args) => sim_nodes(args),
+        Command::Controllers(args) => controllers(args),
         Command::Serve(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
@@ -101,18 +216,11 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
-            let pod_cidrs = if args.disable_node_ipam {
-                None
-            } else {
-                match control::loops::nodeipam::PodCidrs::new(
-                    &args.cluster_cidr,
-                    args.node_cidr_mask_size,
-                ) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        eprintln!("error: --cluster-cidr/--node-cidr-mask-size: {e}");
-                        return std::process::ExitCode::from(2);
-                    }
+            let brain = match args.brain.parts() {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return std::process::ExitCode::from(2);
                 }
             };
             let store = StoreOptions {
@@ -126,28 +234,11 @@ fn main() -> std::process::ExitCode {
                 service_cidr: args.service_cluster_ip_range,
                 node_port_range: ports,
                 store,
-                run_scheduler: !args.disable_scheduler,
-                run_controllers: !args.disable_controllers,
-                pod_cidrs,
-                node_lifecycle: (!args.disable_node_lifecycle).then(|| {
-                    control_nodelifecycle::Config {
-                        node_monitor_period: args.node_monitor_period,
-                        node_monitor_grace_period: args.node_monitor_grace_period,
-                        node_startup_grace_period: args.node_startup_grace_period,
-                        eviction_rate: args.node_eviction_rate,
-                        secondary_eviction_rate: args.secondary_node_eviction_rate,
-                        large_cluster_size_threshold: args.large_cluster_size_threshold,
-                        unhealthy_zone_threshold: args.unhealthy_zone_threshold,
-                        ..control_nodelifecycle::Config::default()
-                    }
-                }),
+                run_scheduler: !args.brain.disable_scheduler,
+                run_controllers: !args.brain.disable_controllers,
+                pod_cidrs: brain.pod_cidrs,
+                node_lifecycle: brain.node_lifecycle,
             };
-            if let Some(nl) = &config.node_lifecycle {
-                if let Err(e) = nl.validate() {
-                    eprintln!("error: node lifecycle settings: {e}");
-                    return std::process::ExitCode::from(2);
-                }
-            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -189,4 +280,105 @@ fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
         return Err(format!("{s:?} is negative"));
     }
     Ok(d)
+}
+
+fn sim_nodes(args: SimNodesArgs) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let taints: Result<Vec<_>, _> = args
+        .taints
+        .split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| control::simnodes::parse_taint(t.trim()))
+        .collect();
+    let (taints, labels, cfg) = match (
+        taints,
+        control::simnodes::parse_labels(&args.labels),
+        control::client::KubeConfig::load(&args.kubeconfig),
+    ) {
+        (Ok(t), Ok(l), Ok(c)) => (t, l, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let to_std = |d: jiff::SignedDuration| std::time::Duration::try_from(d).unwrap_or_default();
+    let sim = control::simnodes::SimConfig {
+        count: args.count,
+        prefix: args.prefix,
+        cpu: args.cpu,
+        memory: args.memory,
+        pods: args.pods,
+        zone: args.zone,
+        labels,
+        taints,
+        lease_duration_seconds: args.lease_duration_seconds,
+        renew_interval: to_std(args.renew_interval).max(std::time::Duration::from_millis(100)),
+        job_duration: args.job_duration,
+        connections: args.connections.max(1),
+        ..control::simnodes::SimConfig::default()
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(control::simnodes::run(cfg, sim)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn controllers(args: ControllersArgs) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let parts = match args.brain.parts() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cfg = match control::client::KubeConfig::load(&args.kubeconfig) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let brain = control::loops::Brain {
+        scheduler: !args.brain.disable_scheduler,
+        controllers: !args.brain.disable_controllers,
+        pod_cidrs: parts.pod_cidrs,
+        node_lifecycle: parts.node_lifecycle,
+        identity: control::leader::process_identity(),
+    };
+    eprintln!("controllers: campaigning as {}", brain.identity);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        control::loops::start(cfg.clone(), cfg, brain);
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    std::process::ExitCode::SUCCESS
 }

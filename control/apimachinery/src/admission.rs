@@ -16,12 +16,15 @@
 //!
 //! Everything is a pure function over `serde_json::Value`: no IO, no clock.
 
+pub mod amount;
 mod decode;
 mod defaults;
 mod field;
 mod json;
+pub mod limitrange;
 mod names;
 mod quantity;
+pub mod quota;
 mod validation;
 
 pub use decode::{decode, decode_bytes, DecodeError, Decoded, FieldValidation};

@@ -13,16 +13,29 @@
 //!   controller reference manager.
 //! - [`replicaset`]: ReplicaSet and ReplicationController through one [`WorkloadView`].
 //! - [`deployment`]: one rollout step of a Deployment over its ReplicaSets.
+//! - [`history`]: the ControllerRevisions DaemonSets and StatefulSets record templates in.
+//! - [`daemonset`]: one daemon pod per eligible node, rolling updates with surge.
+//! - [`statefulset`]: ordinal pods with stable names, ordered or parallel, partitioned updates.
+//! - [`job`]: Jobs to completion (parallelism, backoff limit, active deadline, Indexed).
+//! - [`cron`] and [`cronjob`]: cron schedules, and the Jobs a CronJob starts on them.
+//! - [`ttl`]: when a finished Job with `ttlSecondsAfterFinished` is deleted.
 //!
 //! Semantics follow Kubernetes v1.32 (`pkg/controller/replicaset`, `pkg/controller/deployment`,
 //! `pkg/controller/controller_utils.go`, `pkg/controller/controller_ref_manager.go`).
 
+pub mod cron;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
+pub mod history;
+pub mod job;
 pub mod ownership;
 pub mod podutil;
 pub mod replicaset;
+pub mod statefulset;
+pub mod ttl;
 
 pub use deployment::{plan_deployment, DeploymentPlan, ReplicaSetScale};
 pub use ownership::{claim, controller_of, controller_reference, Claim};

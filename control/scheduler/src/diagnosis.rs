@@ -67,7 +67,7 @@ fn priority(pod: &Pod) -> i32 {
 }
 
 /// DefaultPreemption's dry run over the rejected nodes (`rejections` holds each node's index in
-/// `snapshot.nodes`). `Some(message)` when no node would fit even after evicting every pod of
+/// `snapshot.nodes()`). `Some(message)` when no node would fit even after evicting every pod of
 /// lower priority; `None` when some node would.
 ///
 /// Simplified against Kubernetes: PodDisruptionBudgets and victim minimisation do not matter
@@ -86,6 +86,9 @@ pub fn preemption_message(
     }
     let mine = priority(pod);
     let mut histogram = BTreeMap::new();
+    // One copy of the snapshot, made only if some node has victims; each node's what-if
+    // swaps that node's pods in and out of it rather than copying the cluster again.
+    let mut reduced: Option<Snapshot> = None;
     for (index, rejection) in rejections {
         if rejection.code == Code::UnschedulableAndUnresolvable {
             *histogram
@@ -93,25 +96,26 @@ pub fn preemption_message(
                 .or_default() += 1;
             continue;
         }
-        let node = &snapshot.nodes[*index];
+        let node = &snapshot.nodes()[*index];
         let (victims, kept): (Vec<&Pod>, Vec<&Pod>) =
-            node.pods.iter().partition(|p| priority(p) < mine);
+            node.pods().iter().partition(|p| priority(p) < mine);
         if victims.is_empty() {
             *histogram.entry(NO_VICTIMS.to_string()).or_default() += 1;
             continue;
         }
-        let mut reduced = snapshot.clone();
-        reduced.nodes[*index] = NodeInfo {
-            node: node.node.clone(),
-            pods: kept.into_iter().cloned().collect(),
-        };
-        let cycle = Cycle::new(pod, &reduced);
-        match filter::run(pod, &reduced.nodes[*index], &cycle) {
+        let reduced = reduced.get_or_insert_with(|| snapshot.clone());
+        let without_victims =
+            NodeInfo::new(node.node().clone(), kept.into_iter().cloned().collect());
+        let original = reduced.replace_node(*index, without_victims);
+        let cycle = Cycle::new(pod, reduced);
+        let outcome = filter::run(pod, &reduced.nodes()[*index], &cycle);
+        reduced.replace_node(*index, original);
+        match outcome {
             Ok(()) => return None,
             Err(still) => count_reasons(&mut histogram, &still),
         }
     }
-    Some(availability(snapshot.nodes.len(), &histogram))
+    Some(availability(snapshot.nodes().len(), &histogram))
 }
 
 #[cfg(test)]

@@ -26,9 +26,16 @@ pub struct Resources {
 }
 
 impl Resources {
-    fn add(&mut self, other: Resources) {
+    /// Adds `other` in place.
+    pub fn add(&mut self, other: Resources) {
         self.milli_cpu += other.milli_cpu;
         self.memory += other.memory;
+    }
+
+    /// Subtracts `other` in place (a pod leaving a node's sum).
+    pub fn sub(&mut self, other: Resources) {
+        self.milli_cpu -= other.milli_cpu;
+        self.memory -= other.memory;
     }
 
     fn max(&mut self, other: Resources) {

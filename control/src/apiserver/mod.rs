@@ -143,37 +143,22 @@ pub async fn serve(config: Config) -> Result<()> {
             key_pem: id.key_pem,
         })
     };
-    if config.run_scheduler {
-        tokio::spawn(crate::loops::scheduler::run(identity(
-            "system:kube-scheduler",
-        )?));
-    }
-    if config.run_controllers {
-        tokio::spawn(crate::loops::workloads::run(identity(
-            "system:kube-controller-manager",
-        )?));
-        tokio::spawn(crate::loops::gc::run(identity(
-            "system:kube-controller-manager",
-        )?));
-        tokio::spawn(crate::loops::serviceaccounts::run(identity(
-            "system:kube-controller-manager",
-        )?));
-        tokio::spawn(crate::loops::endpoints::run(identity(
-            "system:kube-controller-manager",
-        )?));
-    }
-    if let Some(cidrs) = config.pod_cidrs {
-        tokio::spawn(crate::loops::nodeipam::run(
-            identity("system:kube-controller-manager")?,
-            cidrs,
-        ));
-    }
-    if let Some(nl) = config.node_lifecycle.clone() {
-        tokio::spawn(crate::loops::nodelifecycle::run(
-            identity("system:kube-controller-manager")?,
-            nl,
-        ));
-    }
+    // The scheduler and controllers run under leader election, so that a second process
+    // offering them (another `control serve` or `control controllers`) never acts at once.
+    // The identity is kept in the data directory: the directory lock makes it unique to this
+    // process, and a restarted process resumes its own Lease at once instead of waiting for
+    // it to expire.
+    crate::loops::start(
+        identity("system:kube-scheduler")?,
+        identity("system:kube-controller-manager")?,
+        crate::loops::Brain {
+            scheduler: config.run_scheduler,
+            controllers: config.run_controllers,
+            pod_cidrs: config.pod_cidrs,
+            node_lifecycle: config.node_lifecycle.clone(),
+            identity: election_identity(&config.data_dir)?,
+        },
+    );
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -302,4 +287,17 @@ async fn dispatch(
             handlers::dispatch(ctx, req).await
         }
     }
+}
+
+/// `<hostname>_<uuid>`, the uuid made once per data directory.
+fn election_identity(data_dir: &std::path::Path) -> Result<String> {
+    let path = data_dir.join("election-identity");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = crate::leader::process_identity();
+    std::fs::write(&path, &id)?;
+    Ok(id)
 }

@@ -12,7 +12,6 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use super::{percentile, report};
-use crate::apiserver::{self, Config};
 use crate::client::{Connection, KubeConfig};
 
 #[derive(clap::Args, Debug)]
@@ -41,36 +40,12 @@ pub struct ApiBenchArgs {
 }
 
 pub async fn run(args: ApiBenchArgs) -> Result<()> {
-    let tmp = tempfile_dir()?;
-    let dir = args.data_dir.clone().unwrap_or_else(|| tmp.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let listen = listener.local_addr()?;
-    drop(listener);
-    let config = Config {
-        data_dir: dir.clone(),
-        listen,
-        service_cidr: "10.96.0.0/12".into(),
-        node_port_range: (30000, 32767),
-        store: control_store::StoreOptions::default(),
-        // The API alone is measured: no scheduler reacting to the benchmark's pods.
-        run_scheduler: false,
-        run_controllers: false,
-        node_lifecycle: None,
-        pod_cidrs: None,
+    let dir = match args.data_dir.clone() {
+        Some(d) => d,
+        None => super::temp_dir("api")?,
     };
-    tokio::spawn(async move {
-        if let Err(e) = apiserver::serve(config).await {
-            eprintln!("api server failed: {e:#}");
-            std::process::exit(1);
-        }
-    });
-    let kc_path = dir.join("admin.kubeconfig");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kc_path.exists() {
-        anyhow::ensure!(Instant::now() < deadline, "API server did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let cfg = KubeConfig::load(&kc_path)?;
+    // The API alone is measured: no scheduler or controllers reacting to the benchmark's pods.
+    let cfg = super::start_server(&dir, |_| {}).await?;
     let mut conns = Vec::new();
     for _ in 0..args.clients {
         conns.push(Connection::connect(&cfg).await?);
@@ -158,20 +133,16 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
 
     watch_phase(&cfg, &args).await?;
     drop(conns);
-    let _ = std::fs::remove_dir_all(&tmp);
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("control-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-type Request = (Method, String, Option<Vec<u8>>);
+pub(crate) type Request = (Method, String, Option<Vec<u8>>);
 
 /// Runs `n` requests spread over the connections; returns them, the latencies and the wall time.
-async fn fan_out(
+pub(crate) async fn fan_out(
     conns: Vec<Connection>,
     n: usize,
     make: impl Fn(usize) -> Request + Send + Sync + 'static,

@@ -18,6 +18,10 @@ enum Command {
     Store(control::bench::store::StoreBenchArgs),
     /// The API end to end over HTTPS.
     Api(control::bench::api::ApiBenchArgs),
+    /// The scheduler: 10,000 pods onto 5,000 nodes, against kube-scheduler's published floor.
+    Scheduler(control::bench::scheduler::SchedulerBenchArgs),
+    /// Seconds from a node's last heartbeat to its pods running elsewhere.
+    Eviction(control::bench::eviction::EvictionBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +33,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Store(a) => control::bench::store::run(a).await,
             Command::Api(a) => control::bench::api::run(a).await,
+            Command::Scheduler(a) => control::bench::scheduler::run(a).await,
+            Command::Eviction(a) => control::bench::eviction::run(a).await,
         }
     })
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
@@ -38,6 +38,9 @@ pub async fn run(cfg: KubeConfig) {
             conn = Connection::connect(&cfg).await.ok();
         }
         let Some(c) = conn.as_mut() else { continue };
+        if !all_synced(&[&services, &pods, &endpoints, &slices]) {
+            continue;
+        }
         if let Err(e) = pass(c, &services, &pods, &endpoints, &slices, &mut written).await {
             tracing::warn!("endpoints pass failed: {e:#}");
             conn = None;

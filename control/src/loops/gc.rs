@@ -58,6 +58,10 @@ pub async fn run(cfg: KubeConfig) {
             conn = Connection::connect(&cfg).await.ok();
         }
         let Some(c) = conn.as_mut() else { continue };
+        // A half-listed cache would make live owners look absent and their dependents garbage.
+        if !watched.iter().all(|(_, i)| i.has_synced()) {
+            continue;
+        }
         if let Err(e) = pass(c, &watched, &mut first_dangling).await {
             tracing::warn!("garbage collector pass failed: {e:#}");
             conn = None;

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// The cluster CIDR cut into equal per-node blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,9 @@ pub async fn run(cfg: KubeConfig, cidrs: PodCidrs) {
             changed.notify_one();
             continue;
         };
+        if !all_synced(&[&nodes]) {
+            continue;
+        }
         if let Err(e) = pass(c, &nodes, &cidrs).await {
             tracing::warn!("node IPAM pass failed: {e:#}");
             conn = None;

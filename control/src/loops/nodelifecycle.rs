@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// How long a pod's node must be missing before the pod is removed: informers may see a pod
 /// bound to a node a moment before they see the node.
@@ -66,6 +66,10 @@ pub async fn run(cfg: KubeConfig, config: Config) {
             next_wake = tokio::time::Instant::now() + Duration::from_millis(500);
             continue;
         };
+        if !all_synced(&[&nodes, &leases, &pods]) {
+            next_wake = tokio::time::Instant::now() + Duration::from_millis(200);
+            continue;
+        }
         let now = Timestamp::now();
         match pass(c, &config, &nodes, &leases, &pods, &mut memory, now).await {
             Ok(due) => {

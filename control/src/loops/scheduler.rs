@@ -1,40 +1,95 @@
 //! The scheduler loop: binds pending pods to nodes with `control-scheduler`'s decisions.
 //!
 //! It keeps pods and nodes in informers, and on every change takes a snapshot and tries each
-//! pending pod (highest priority first, then oldest). A pod it binds is counted on its node at
-//! once, so the next pod in the same pass sees the capacity it took. A pod that fits nowhere gets
-//! `PodScheduled=False` and a `FailedScheduling` event, written again only when the reason changes.
+//! pending pod (highest priority first, then oldest). Like kube-scheduler, deciding and binding
+//! are split: a decision "assumes" the pod onto its node at once (so the next pod sees the
+//! capacity it took, in this pass and the following ones until the informer shows the
+//! binding), and the binding itself, with its `Scheduled` event, is written by a pool of binder
+//! tasks on connections of their own, so decisions never wait for round trips. A binding the
+//! API refuses drops the assumption and the pod is tried again.
+//!
+//! A pod that fits nowhere gets `PodScheduled=False` and a `FailedScheduling` event, written
+//! again only when the reason changes; unschedulable pods are retried on every change to pods
+//! or nodes, and at least every [`RETRY_PERIOD`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use control_scheduler::{schedule, Snapshot};
 use http::Method;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::apiserver::handlers::now_rfc3339;
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// The name pods ask for in `spec.schedulerName` to be scheduled by this loop.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
+
+/// Binder tasks (and connections) writing bindings in parallel.
+const BINDERS: usize = 8;
+
+/// How long an assumed pod may stay invisible in the informer before the assumption is
+/// dropped (kube-scheduler's assumed-pod TTL is similar in spirit).
+const ASSUME_TTL: Duration = Duration::from_secs(30);
+
+/// Unschedulable pods are tried again at least this often even when nothing changed.
+pub const RETRY_PERIOD: Duration = Duration::from_secs(30);
+
+/// One binding for a binder task.
+struct BindJob {
+    pod: Pod,
+    node: String,
+}
+
+/// What a binder reports back: the pod's uid, and whether the binding was refused.
+struct BindOutcome {
+    uid: String,
+    refused: bool,
+}
+
+/// Pods decided but not yet seen bound in the informer.
+struct Assumed {
+    node: String,
+    pod: Pod,
+    since: Instant,
+}
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
     let changed = Arc::new(Notify::new());
     let pods = Informer::start(cfg.clone(), "/api/v1/pods", changed.clone());
     let nodes = Informer::start(cfg.clone(), "/api/v1/nodes", changed.clone());
-    // The last failure reported per pod uid, so an unschedulable pod is not re-reported on
-    // every unrelated change.
-    let mut reported: HashMap<String, String> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<BindOutcome>();
+    let binders: Vec<mpsc::UnboundedSender<BindJob>> = (0..BINDERS)
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(binder(cfg.clone(), rx, done_tx.clone(), changed.clone()));
+            tx
+        })
+        .collect();
+    let mut state = State {
+        reported: HashMap::new(),
+        assumed: HashMap::new(),
+        next_binder: 0,
+        binders,
+    };
     let mut conn: Option<Connection> = None;
     loop {
-        changed.notified().await;
+        tokio::select! {
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep(RETRY_PERIOD) => {}
+        }
         // Let a burst of changes settle into one pass.
         tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok(o) = done_rx.try_recv() {
+            if o.refused {
+                state.assumed.remove(&o.uid);
+            }
+        }
         if conn.is_none() {
             conn = Connection::connect(&cfg).await.ok();
         }
@@ -43,12 +98,91 @@ pub async fn run(cfg: KubeConfig) {
             changed.notify_one();
             continue;
         };
-        if let Err(e) = pass(c, &pods, &nodes, &mut reported).await {
+        if !all_synced(&[&pods, &nodes]) {
+            continue;
+        }
+        if let Err(e) = pass(c, &pods, &nodes, &mut state).await {
             tracing::warn!("scheduler pass failed: {e:#}");
             conn = None;
             changed.notify_one();
         }
     }
+}
+
+struct State {
+    /// The last failure reported per pod uid, so an unschedulable pod is not re-reported on
+    /// every unrelated change.
+    reported: HashMap<String, String>,
+    assumed: HashMap<String, Assumed>,
+    next_binder: usize,
+    binders: Vec<mpsc::UnboundedSender<BindJob>>,
+}
+
+/// Writes bindings and their events; reconnects after failures.
+async fn binder(
+    cfg: KubeConfig,
+    mut jobs: mpsc::UnboundedReceiver<BindJob>,
+    done: mpsc::UnboundedSender<BindOutcome>,
+    changed: Arc<Notify>,
+) {
+    let mut conn: Option<Connection> = None;
+    while let Some(job) = jobs.recv().await {
+        let uid = job.pod.metadata.uid.clone().unwrap_or_default();
+        let mut refused = true;
+        for _attempt in 0..3 {
+            if conn.is_none() {
+                conn = Connection::connect(&cfg).await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            match bind(c, &job).await {
+                Ok(ok) => {
+                    refused = !ok;
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!("binding failed, reconnecting: {e:#}");
+                    conn = None;
+                }
+            }
+        }
+        if refused {
+            let _ = done.send(BindOutcome { uid, refused });
+            changed.notify_one();
+        }
+    }
+}
+
+/// Binds one pod and records the `Scheduled` event; `Ok(false)` when the API refused.
+async fn bind(c: &mut Connection, job: &BindJob) -> anyhow::Result<bool> {
+    let pod = &job.pod;
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let node = &job.node;
+    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+    let path = format!("/api/v1/namespaces/{ns}/pods/{name}/binding");
+    let (code, body) = c
+        .request(Method::POST, &path, Some(serde_json::to_vec(&binding)?))
+        .await?;
+    if !code.is_success() {
+        // Someone else bound or deleted it; the informer will tell.
+        tracing::debug!(%ns, %name, %code, "binding refused: {}", String::from_utf8_lossy(&body));
+        return Ok(false);
+    }
+    tracing::debug!(%ns, %name, %node, "pod scheduled");
+    event(
+        c,
+        pod,
+        "Normal",
+        "Scheduled",
+        &format!("Successfully assigned {ns}/{name} to {node}"),
+    )
+    .await?;
+    Ok(true)
 }
 
 fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
@@ -79,12 +213,37 @@ async fn pass(
     c: &mut Connection,
     pods: &Informer,
     nodes: &Informer,
-    reported: &mut HashMap<String, String>,
+    state: &mut State,
 ) -> anyhow::Result<()> {
     let all: Vec<Pod> = typed(pods.objects());
     let node_list: Vec<Node> = typed(nodes.objects());
-    let bound: Vec<Pod> = all.iter().filter(|p| !is_pending(p)).cloned().collect();
-    let mut pending: Vec<Pod> = all.into_iter().filter(is_pending).collect();
+    // Assumptions end when the informer shows the pod bound (or gone), or when they expire.
+    let by_uid: HashMap<&str, &Pod> = all
+        .iter()
+        .filter_map(|p| Some((p.metadata.uid.as_deref()?, p)))
+        .collect();
+    state.assumed.retain(|uid, a| {
+        by_uid.get(uid.as_str()).is_some_and(|p| is_pending(p)) && a.since.elapsed() < ASSUME_TTL
+    });
+    let mut bound: Vec<Pod> = all.iter().filter(|p| !is_pending(p)).cloned().collect();
+    for a in state.assumed.values() {
+        let mut placed = a.pod.clone();
+        if let Some(spec) = placed.spec.as_mut() {
+            spec.node_name = Some(a.node.clone());
+        }
+        bound.push(placed);
+    }
+    let mut pending: Vec<Pod> = all
+        .into_iter()
+        .filter(|p| {
+            is_pending(p)
+                && !p
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| state.assumed.contains_key(u))
+        })
+        .collect();
     pending.sort_by(|a, b| {
         let pa = a.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
         let pb = b.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
@@ -101,46 +260,30 @@ async fn pass(
         .iter()
         .filter_map(|p| p.metadata.uid.clone())
         .collect();
-    reported.retain(|uid, _| live.contains(uid));
+    state.reported.retain(|uid, _| live.contains(uid));
     for pod in pending {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         match schedule(&pod, &snapshot) {
             Ok(node) => {
-                let binding = json!({"apiVersion": "v1", "kind": "Binding",
-                    "metadata": {"name": name, "namespace": ns},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-                let path = format!("/api/v1/namespaces/{ns}/pods/{name}/binding");
-                let (code, body) = c
-                    .request(Method::POST, &path, Some(serde_json::to_vec(&binding)?))
-                    .await?;
-                if !code.is_success() {
-                    // Someone else bound or deleted it; the informer will tell.
-                    tracing::debug!(%ns, %name, %code, "binding refused: {}", String::from_utf8_lossy(&body));
-                    continue;
-                }
-                tracing::info!(%ns, %name, %node, "pod scheduled");
-                let mut placed = pod.clone();
-                if let Some(spec) = placed.spec.as_mut() {
-                    spec.node_name = Some(node.clone());
-                }
-                if let Some(info) = snapshot.nodes.iter_mut().find(|n| n.name() == node) {
-                    info.pods.push(placed);
-                }
-                reported.remove(&uid);
-                event(
-                    c,
-                    &pod,
-                    "Normal",
-                    "Scheduled",
-                    &format!("Successfully assigned {ns}/{name} to {node}"),
-                )
-                .await?;
+                snapshot.assume(pod.clone(), &node);
+                state.reported.remove(&uid);
+                state.assumed.insert(
+                    uid,
+                    Assumed {
+                        node: node.clone(),
+                        pod: pod.clone(),
+                        since: Instant::now(),
+                    },
+                );
+                let k = state.next_binder;
+                state.next_binder = (k + 1) % state.binders.len();
+                let _ = state.binders[k].send(BindJob { pod, node });
             }
             Err(fit) => {
                 let message = fit.to_string();
-                if reported.get(&uid) == Some(&message) {
+                if state.reported.get(&uid) == Some(&message) {
                     continue;
                 }
                 let patch = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
@@ -159,14 +302,13 @@ async fn pass(
                 http_body_util::BodyExt::collect(resp.into_body()).await?;
                 if ok {
                     event(c, &pod, "Warning", "FailedScheduling", &message).await?;
-                    reported.insert(uid, message);
+                    state.reported.insert(uid, message);
                 }
             }
         }
     }
     Ok(())
 }
-
 /// Records a core/v1 Event about a pod, as the scheduler reports its decisions.
 async fn event(
     c: &mut Connection,

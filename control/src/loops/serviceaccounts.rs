@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// The ConfigMap name pods read the cluster CA from.
 pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
@@ -29,6 +29,9 @@ pub async fn run(cfg: KubeConfig) {
             conn = Connection::connect(&cfg).await.ok();
         }
         let Some(c) = conn.as_mut() else { continue };
+        if !all_synced(&[&namespaces, &accounts, &configmaps]) {
+            continue;
+        }
         if let Err(e) = pass(c, &cfg.ca_pem, &namespaces, &accounts, &configmaps).await {
             tracing::warn!("namespace defaults pass failed: {e:#}");
             conn = None;

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::client::{Connection, KubeConfig};
-use crate::informer::Informer;
+use crate::informer::{all_synced, Informer};
 
 /// How long unseen creations and deletions hold an owner back before it is planned anyway.
 const EXPECTATIONS_TTL: Duration = Duration::from_secs(30);
@@ -55,6 +55,9 @@ pub async fn run(cfg: KubeConfig) {
             conn = Connection::connect(&cfg).await.ok();
         }
         let Some(c) = conn.as_mut() else { continue };
+        if !all_synced(&[&pods, &rss, &rcs, &deploys]) {
+            continue;
+        }
         let sets = Sets {
             pods: typed(pods.objects()),
             rss: typed(rss.objects()),

@@ -94,30 +94,56 @@ pub fn required_terms(pod: &Pod, anti: bool) -> Vec<Term> {
         .collect()
 }
 
-type Domain = (String, String);
+/// Matching pods per topology domain: label key → label value → count. Nested rather than
+/// keyed by `(key, value)` so a node's labels can be looked up as `&str` without building
+/// owned keys for every node examined.
+type Counts = BTreeMap<String, BTreeMap<String, usize>>;
 
-/// Counts of matching pods per topology domain, computed once per scheduling attempt.
+/// Counts of matching pods per topology domain, computed once per scheduling attempt
+/// (kube-scheduler's PreFilter state).
 #[derive(Debug, Clone, Default)]
 pub struct State {
     affinity: Vec<Term>,
     anti_affinity: Vec<Term>,
     /// Domains holding pods that match all of the pod's affinity terms.
-    affinity_counts: BTreeMap<Domain, usize>,
+    affinity_counts: Counts,
     /// Domains holding pods that match one of the pod's anti-affinity terms.
-    anti_affinity_counts: BTreeMap<Domain, usize>,
+    anti_affinity_counts: Counts,
     /// Domains in which some placed pod's anti-affinity term matches the pod.
-    existing_anti_affinity_counts: BTreeMap<Domain, usize>,
+    existing_anti_affinity_counts: Counts,
     /// Whether the pod satisfies all of its own affinity terms.
     matches_own_affinity: bool,
 }
 
-fn bump(counts: &mut BTreeMap<Domain, usize>, node: &NodeInfo, key: &str) {
+fn bump(counts: &mut Counts, node: &NodeInfo, key: &str) {
     if let Some(value) = node.labels().get(key) {
-        *counts.entry((key.to_string(), value.clone())).or_default() += 1;
+        let values = match counts.get_mut(key) {
+            Some(values) => values,
+            None => counts.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                values.insert(value.clone(), 1);
+            }
+        }
     }
 }
 
+fn count(counts: &Counts, key: &str, value: &str) -> usize {
+    counts
+        .get(key)
+        .and_then(|values| values.get(value))
+        .copied()
+        .unwrap_or(0)
+}
+
 impl State {
+    /// Existing pods' anti-affinity is read only from the nodes the snapshot lists as holding
+    /// such terms (already parsed there), and every pod in the cluster is visited only when
+    /// `pod` has terms of its own to count matches for, as in kube-scheduler. Most pods have
+    /// neither, which keeps this O(nodes with anti-affinity pods) instead of O(pods in the
+    /// cluster) per scheduling cycle.
     pub fn new(pod: &Pod, snapshot: &Snapshot) -> State {
         let affinity = required_terms(pod, false);
         let anti_affinity = required_terms(pod, true);
@@ -125,25 +151,31 @@ impl State {
             matches_own_affinity: affinity.iter().all(|t| t.matches(pod)),
             ..State::default()
         };
-        for node in &snapshot.nodes {
-            for existing in &node.pods {
-                for term in required_terms(existing, true) {
-                    if term.matches(pod) {
-                        bump(
-                            &mut state.existing_anti_affinity_counts,
-                            node,
-                            &term.topology_key,
-                        );
-                    }
+        let nodes = snapshot.nodes();
+        for i in snapshot.nodes_with_required_anti_affinity() {
+            let node = &nodes[i];
+            for term in node.pod_anti_affinity_terms().iter().flatten() {
+                if term.matches(pod) {
+                    bump(
+                        &mut state.existing_anti_affinity_counts,
+                        node,
+                        &term.topology_key,
+                    );
                 }
-                if !affinity.is_empty() && affinity.iter().all(|t| t.matches(existing)) {
-                    for term in &affinity {
-                        bump(&mut state.affinity_counts, node, &term.topology_key);
+            }
+        }
+        if !affinity.is_empty() || !anti_affinity.is_empty() {
+            for node in nodes {
+                for existing in node.pods() {
+                    if !affinity.is_empty() && affinity.iter().all(|t| t.matches(existing)) {
+                        for term in &affinity {
+                            bump(&mut state.affinity_counts, node, &term.topology_key);
+                        }
                     }
-                }
-                for term in &anti_affinity {
-                    if term.matches(existing) {
-                        bump(&mut state.anti_affinity_counts, node, &term.topology_key);
+                    for term in &anti_affinity {
+                        if term.matches(existing) {
+                            bump(&mut state.anti_affinity_counts, node, &term.topology_key);
+                        }
                     }
                 }
             }
@@ -160,8 +192,7 @@ impl State {
             let Some(value) = node.labels().get(&term.topology_key) else {
                 return false;
             };
-            let domain = (term.topology_key.clone(), value.clone());
-            if self.affinity_counts.get(&domain).copied().unwrap_or(0) == 0 {
+            if count(&self.affinity_counts, &term.topology_key, value) == 0 {
                 all_found = false;
             }
         }
@@ -172,20 +203,21 @@ impl State {
     fn satisfies_anti_affinity(&self, node: &NodeInfo) -> bool {
         self.anti_affinity.iter().all(|term| {
             node.labels().get(&term.topology_key).is_none_or(|value| {
-                let domain = (term.topology_key.clone(), value.clone());
-                self.anti_affinity_counts.get(&domain).copied().unwrap_or(0) == 0
+                count(&self.anti_affinity_counts, &term.topology_key, value) == 0
             })
         })
     }
 
     fn satisfies_existing_anti_affinity(&self, node: &NodeInfo) -> bool {
-        node.labels().iter().all(|(k, v)| {
-            self.existing_anti_affinity_counts
-                .get(&(k.clone(), v.clone()))
-                .copied()
-                .unwrap_or(0)
-                == 0
-        })
+        // Only domains with a count are stored, so the node is out when any of its labels
+        // names one of them.
+        self.existing_anti_affinity_counts
+            .iter()
+            .all(|(key, values)| {
+                node.labels()
+                    .get(key)
+                    .is_none_or(|value| !values.contains_key(value))
+            })
     }
 }
 
@@ -238,18 +270,16 @@ mod tests {
 
     fn check(pod: &Pod, snapshot: &Snapshot) -> Vec<Result<(), Rejection>> {
         let state = State::new(pod, snapshot);
-        snapshot.nodes.iter().map(|n| filter(&state, n)).collect()
+        snapshot.nodes().iter().map(|n| filter(&state, n)).collect()
     }
 
     #[test]
     fn affinity_requires_a_matching_pod_in_the_same_zone() {
-        let snapshot = Snapshot {
-            nodes: vec![
-                zoned("a1", "a", vec![labelled("db", "db", json!({}))]),
-                zoned("a2", "a", vec![]),
-                zoned("b1", "b", vec![]),
-            ],
-        };
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![labelled("db", "db", json!({}))]),
+            zoned("a2", "a", vec![]),
+            zoned("b1", "b", vec![]),
+        ]);
         let p = labelled(
             "web",
             "web",
@@ -262,9 +292,8 @@ mod tests {
 
     #[test]
     fn a_pod_attracted_to_itself_may_start_its_group_anywhere() {
-        let snapshot = Snapshot {
-            nodes: vec![zoned("a1", "a", vec![]), zoned("b1", "b", vec![])],
-        };
+        let snapshot =
+            Snapshot::from_node_infos(vec![zoned("a1", "a", vec![]), zoned("b1", "b", vec![])]);
         let p = labelled(
             "web",
             "web",
@@ -275,12 +304,10 @@ mod tests {
 
     #[test]
     fn anti_affinity_by_hostname_avoids_nodes_with_a_matching_pod() {
-        let snapshot = Snapshot {
-            nodes: vec![
-                zoned("a1", "a", vec![labelled("web-1", "web", json!({}))]),
-                zoned("a2", "a", vec![]),
-            ],
-        };
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![labelled("web-1", "web", json!({}))]),
+            zoned("a2", "a", vec![]),
+        ]);
         let p = labelled(
             "web-2",
             "web",
@@ -301,13 +328,11 @@ mod tests {
             "loner",
             with_terms("podAntiAffinity", "web", "topology.kubernetes.io/zone"),
         );
-        let snapshot = Snapshot {
-            nodes: vec![
-                zoned("a1", "a", vec![loner]),
-                zoned("a2", "a", vec![]),
-                zoned("b1", "b", vec![]),
-            ],
-        };
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![loner]),
+            zoned("a2", "a", vec![]),
+            zoned("b1", "b", vec![]),
+        ]);
         let results = check(&labelled("web", "web", json!({})), &snapshot);
         assert_eq!(
             results[1].as_ref().unwrap_err().reasons,
@@ -320,9 +345,7 @@ mod tests {
     fn terms_only_look_at_the_pods_own_namespace_by_default() {
         let mut other_ns = labelled("web-1", "web", json!({}));
         other_ns.metadata.namespace = Some("other".into());
-        let snapshot = Snapshot {
-            nodes: vec![zoned("a1", "a", vec![other_ns])],
-        };
+        let snapshot = Snapshot::from_node_infos(vec![zoned("a1", "a", vec![other_ns])]);
         let p = labelled(
             "web-2",
             "web",

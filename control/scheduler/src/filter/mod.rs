@@ -15,6 +15,7 @@ pub mod taint_toleration;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::resources::{pod_requests, Resources};
 use crate::snapshot::{NodeInfo, Snapshot};
 
 /// How bad a rejection is, which decides whether preemption could help.
@@ -43,29 +44,38 @@ impl Rejection {
     }
 }
 
-/// The per-pod state filters compute once over the whole snapshot (kube-scheduler's PreFilter).
+/// The per-pod state filters compute once over the whole snapshot (kube-scheduler's
+/// PreFilter), plus what they need of the pod itself, so that nothing about the pod is
+/// parsed again for every node examined.
 #[derive(Debug, Clone)]
 pub struct Cycle {
     pub affinity: inter_pod_affinity::State,
+    /// The pod's requests without scoring defaults, for NodeResourcesFit.
+    pub requests: Resources,
+    /// The host ports the pod asks for, for NodePorts.
+    pub host_ports: Vec<node_ports::HostPort>,
 }
 
 impl Cycle {
-    /// Precomputes what the filters need to know about the rest of the cluster.
+    /// Precomputes what the filters need to know about the pod and the rest of the cluster.
     pub fn new(pod: &Pod, snapshot: &Snapshot) -> Cycle {
         Cycle {
             affinity: inter_pod_affinity::State::new(pod, snapshot),
+            requests: pod_requests(pod, false),
+            host_ports: node_ports::host_ports(pod),
         }
     }
 }
 
-/// Runs every filter on one node; `Ok` when the pod may run there.
+/// Runs every filter on one node; `Ok` when the pod may run there. `cycle` must have been
+/// built for this pod.
 pub fn run(pod: &Pod, node: &NodeInfo, cycle: &Cycle) -> Result<(), Rejection> {
     node_unschedulable::filter(pod, node)?;
     node_name::filter(pod, node)?;
     taint_toleration::filter(pod, node)?;
     node_affinity::filter(pod, node)?;
-    node_ports::filter(pod, node)?;
-    node_resources_fit::filter(pod, node)?;
+    node_ports::check(&cycle.host_ports, node)?;
+    node_resources_fit::check(cycle.requests, node)?;
     inter_pod_affinity::filter(&cycle.affinity, node)?;
     Ok(())
 }
@@ -108,7 +118,7 @@ pub(crate) mod testing {
     }
 
     pub fn info(node: Node, pods: Vec<Pod>) -> NodeInfo {
-        NodeInfo { node, pods }
+        NodeInfo::new(node, pods)
     }
 
     /// A JSON merge patch, enough to layer test specifics over the defaults above.

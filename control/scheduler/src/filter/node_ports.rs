@@ -8,8 +8,28 @@ use crate::snapshot::NodeInfo;
 /// kube-scheduler's reason.
 pub const REASON: &str = "node(s) didn't have free ports for the requested pod ports";
 
-/// (host IP, protocol, host port) of every container port that asks for a host port.
-fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
+/// One host port a container asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// `hostIP`, `0.0.0.0` when unset.
+    pub ip: String,
+    /// `TCP` when unset.
+    pub protocol: String,
+    pub port: i32,
+}
+
+impl HostPort {
+    fn conflicts(&self, other: &HostPort) -> bool {
+        // 0.0.0.0 binds every address, so it collides with any IP on the same port and
+        // protocol.
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (self.ip == other.ip || self.ip == "0.0.0.0" || other.ip == "0.0.0.0")
+    }
+}
+
+/// Every container port of the pod that asks for a host port.
+pub fn host_ports(pod: &Pod) -> Vec<HostPort> {
     let Some(spec) = pod.spec.as_ref() else {
         return Vec::new();
     };
@@ -23,26 +43,29 @@ fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
                 Some(ip) => ip,
             };
             let protocol = p.protocol.as_deref().unwrap_or("TCP");
-            Some((ip.to_string(), protocol.to_string(), port))
+            Some(HostPort {
+                ip: ip.to_string(),
+                protocol: protocol.to_string(),
+                port,
+            })
         })
         .collect()
 }
 
-fn conflicts(a: &(String, String, i32), b: &(String, String, i32)) -> bool {
-    // 0.0.0.0 binds every address, so it collides with any IP on the same port and protocol.
-    a.1 == b.1 && a.2 == b.2 && (a.0 == b.0 || a.0 == "0.0.0.0" || b.0 == "0.0.0.0")
-}
-
-pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
-    let wanted = host_ports(pod);
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let used: Vec<_> = node.pods.iter().flat_map(host_ports).collect();
-    if wanted.iter().any(|w| used.iter().any(|u| conflicts(w, u))) {
+/// The filter with the pod's host ports already extracted (once per scheduling cycle) and
+/// checked against the node's cached [`NodeInfo::used_ports`].
+pub fn check(wanted: &[HostPort], node: &NodeInfo) -> Result<(), Rejection> {
+    if wanted
+        .iter()
+        .any(|w| node.used_ports().iter().any(|u| w.conflicts(u)))
+    {
         return Err(Rejection::new(Code::Unschedulable, REASON));
     }
     Ok(())
+}
+
+pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
+    check(&host_ports(pod), node)
 }
 
 #[cfg(test)]

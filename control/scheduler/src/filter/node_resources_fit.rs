@@ -7,26 +7,27 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::{Code, Rejection};
-use crate::resources::{allocatable, pod_requests, sum_requests};
+use crate::resources::{pod_requests, Resources};
 use crate::snapshot::NodeInfo;
 
 pub const TOO_MANY_PODS: &str = "Too many pods";
 pub const INSUFFICIENT_CPU: &str = "Insufficient cpu";
 pub const INSUFFICIENT_MEMORY: &str = "Insufficient memory";
 
-/// Every shortfall, in kube-scheduler's order: pod count, cpu, memory.
-pub fn insufficient(pod: &Pod, node: &NodeInfo) -> Vec<&'static str> {
+/// Every shortfall for a pod requesting `want`, in kube-scheduler's order: pod count, cpu,
+/// memory. `want` is the pod's [`pod_requests`] (without defaults), computed once per
+/// scheduling cycle; the node side comes from its cached aggregates.
+pub fn insufficient(want: Resources, node: &NodeInfo) -> Vec<&'static str> {
     let mut reasons = Vec::new();
-    let (alloc, max_pods) = allocatable(&node.node);
-    if node.pods.len() as i64 + 1 > max_pods {
+    if node.pods().len() as i64 + 1 > node.max_pods() {
         reasons.push(TOO_MANY_PODS);
     }
-    let want = pod_requests(pod, false);
     // A pod that requests nothing only needs a pod slot.
     if want.is_zero() {
         return reasons;
     }
-    let used = sum_requests(&node.pods, false);
+    let alloc = node.allocatable();
+    let used = node.requested();
     if want.milli_cpu > 0 && want.milli_cpu > alloc.milli_cpu - used.milli_cpu {
         reasons.push(INSUFFICIENT_CPU);
     }
@@ -36,8 +37,9 @@ pub fn insufficient(pod: &Pod, node: &NodeInfo) -> Vec<&'static str> {
     reasons
 }
 
-pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
-    let reasons = insufficient(pod, node);
+/// The filter for a pod requesting `want` (see [`insufficient`]).
+pub fn check(want: Resources, node: &NodeInfo) -> Result<(), Rejection> {
+    let reasons = insufficient(want, node);
     if reasons.is_empty() {
         return Ok(());
     }
@@ -45,6 +47,10 @@ pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
         code: Code::Unschedulable,
         reasons: reasons.into_iter().map(String::from).collect(),
     })
+}
+
+pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
+    check(pod_requests(pod, false), node)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub const REASON: &str = "node(s) were unschedulable";
 
 pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
     let cordoned = node
-        .node
+        .node()
         .spec
         .as_ref()
         .and_then(|s| s.unschedulable)

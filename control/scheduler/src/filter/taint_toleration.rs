@@ -90,16 +90,17 @@ pub fn effective_taints(node: &Node) -> Vec<Taint> {
     taints
 }
 
+/// Checks the node's cached [`NodeInfo::taints`] (the [`effective_taints`]).
 pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
     let tolerations = tolerations_of(pod);
-    let untolerated = effective_taints(&node.node).into_iter().find(|taint| {
+    let untolerated = node.taints().iter().find(|taint| {
         matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
             && !tolerations.iter().any(|t| tolerates(t, taint))
     });
     match untolerated {
         Some(taint) => Err(Rejection::new(
             Code::UnschedulableAndUnresolvable,
-            reason(&taint),
+            reason(taint),
         )),
         None => Ok(()),
     }

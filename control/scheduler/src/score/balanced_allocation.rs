@@ -7,14 +7,18 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::MAX_NODE_SCORE;
-use crate::resources::{allocatable, pod_requests, sum_requests};
+use crate::resources::{pod_requests, Resources};
 use crate::snapshot::NodeInfo;
 
 /// One node's score: 100 × (1 − the standard deviation of the utilisation fractions).
 pub fn node_score(pod: &Pod, node: &NodeInfo) -> i64 {
-    let want = pod_requests(pod, false);
-    let used = sum_requests(&node.pods, false);
-    let (alloc, _) = allocatable(&node.node);
+    score_for(pod_requests(pod, false), node)
+}
+
+/// [`node_score`] for a pod whose requests are `want`.
+fn score_for(want: Resources, node: &NodeInfo) -> i64 {
+    let used = node.requested();
+    let alloc = node.allocatable();
     let fractions: Vec<f64> = [
         (used.milli_cpu + want.milli_cpu, alloc.milli_cpu),
         (used.memory + want.memory, alloc.memory),
@@ -32,7 +36,8 @@ pub fn node_score(pod: &Pod, node: &NodeInfo) -> i64 {
 }
 
 pub fn score(pod: &Pod, nodes: &[&NodeInfo]) -> Vec<i64> {
-    nodes.iter().map(|n| node_score(pod, n)).collect()
+    let want = pod_requests(pod, false);
+    nodes.iter().map(|n| score_for(want, n)).collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::MAX_NODE_SCORE;
-use crate::resources::{allocatable, pod_requests, sum_requests};
+use crate::resources::{pod_requests, Resources};
 use crate::snapshot::NodeInfo;
 
 fn least_requested(requested: i64, capacity: i64) -> i64 {
@@ -19,9 +19,13 @@ fn least_requested(requested: i64, capacity: i64) -> i64 {
 
 /// One node's score: the mean over cpu and memory of the free share, 0..=100.
 pub fn node_score(pod: &Pod, node: &NodeInfo) -> i64 {
-    let want = pod_requests(pod, true);
-    let used = sum_requests(&node.pods, true);
-    let (alloc, _) = allocatable(&node.node);
+    score_for(pod_requests(pod, true), node)
+}
+
+/// [`node_score`] for a pod whose non-zero requests are `want`.
+fn score_for(want: Resources, node: &NodeInfo) -> i64 {
+    let used = node.non_zero_requested();
+    let alloc = node.allocatable();
     let mut total = 0;
     let mut weights = 0;
     for (requested, capacity) in [
@@ -43,7 +47,8 @@ pub fn node_score(pod: &Pod, node: &NodeInfo) -> i64 {
 }
 
 pub fn score(pod: &Pod, nodes: &[&NodeInfo]) -> Vec<i64> {
-    nodes.iter().map(|n| node_score(pod, n)).collect()
+    let want = pod_requests(pod, true);
+    nodes.iter().map(|n| score_for(want, n)).collect()
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! TaintToleration scoring: prefer nodes with fewer `PreferNoSchedule` taints the pod does
 //! not tolerate. Only tolerations with an empty or `PreferNoSchedule` effect count.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Toleration};
 
 use super::normalize;
 use crate::filter::taint_toleration::{tolerates, tolerations_of};
 use crate::snapshot::NodeInfo;
 
-/// How many `PreferNoSchedule` taints of the node the pod does not tolerate.
-pub fn intolerable(pod: &Pod, node: &NodeInfo) -> i64 {
-    let tolerations: Vec<_> = tolerations_of(pod)
+/// The pod's tolerations that can tolerate `PreferNoSchedule` taints.
+fn soft_tolerations(pod: &Pod) -> Vec<&Toleration> {
+    tolerations_of(pod)
         .iter()
         .filter(|t| {
             matches!(
@@ -17,18 +17,27 @@ pub fn intolerable(pod: &Pod, node: &NodeInfo) -> i64 {
                 None | Some("") | Some("PreferNoSchedule")
             )
         })
-        .collect();
-    let taints = node.node.spec.as_ref().and_then(|s| s.taints.as_ref());
-    taints
+        .collect()
+}
+
+/// How many `PreferNoSchedule` taints of the node the pod does not tolerate.
+pub fn intolerable(pod: &Pod, node: &NodeInfo) -> i64 {
+    count(&soft_tolerations(pod), node)
+}
+
+fn count(tolerations: &[&Toleration], node: &NodeInfo) -> i64 {
+    // The cached taints add only NoSchedule ones to `spec.taints`, so the PreferNoSchedule
+    // ones are exactly the node's own.
+    node.taints()
         .iter()
-        .flat_map(|t| t.iter())
         .filter(|taint| taint.effect == "PreferNoSchedule")
         .filter(|taint| !tolerations.iter().any(|t| tolerates(t, taint)))
         .count() as i64
 }
 
 pub fn score(pod: &Pod, nodes: &[&NodeInfo]) -> Vec<i64> {
-    let mut scores: Vec<i64> = nodes.iter().map(|n| intolerable(pod, n)).collect();
+    let tolerations = soft_tolerations(pod);
+    let mut scores: Vec<i64> = nodes.iter().map(|n| count(&tolerations, n)).collect();
     normalize(&mut scores, true);
     scores
 }

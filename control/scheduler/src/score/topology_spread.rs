@@ -109,11 +109,11 @@ pub fn score(pod: &Pod, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Vec<i64> {
         .collect();
 
     // Domains present among the candidate nodes, per constraint; only they are counted.
-    let mut domains: Vec<BTreeMap<String, i64>> = vec![BTreeMap::new(); constraints.len()];
+    let mut domains: Vec<BTreeMap<&str, i64>> = vec![BTreeMap::new(); constraints.len()];
     for n in nodes.iter().filter(|n| !ignored.contains(n.name())) {
         for (i, c) in constraints.iter().enumerate() {
             if c.key != HOSTNAME_KEY {
-                let value = n.labels().get(&c.key).cloned().unwrap_or_default();
+                let value = n.labels().get(&c.key).map_or("", String::as_str);
                 domains[i].insert(value, 0);
             }
         }
@@ -132,7 +132,7 @@ pub fn score(pod: &Pod, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Vec<i64> {
         .collect();
     // Count over every node of the cluster, not only the candidates, skipping nodes the pod
     // could never use (node inclusion policy "Honor" for node affinity, the default).
-    for n in &snapshot.nodes {
+    for n in snapshot.nodes() {
         if !system_default && !has_all_keys(n) {
             continue;
         }
@@ -143,9 +143,9 @@ pub fn score(pod: &Pod, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Vec<i64> {
             if c.key == HOSTNAME_KEY {
                 continue;
             }
-            let value = n.labels().get(&c.key).cloned().unwrap_or_default();
-            if let Some(total) = domains[i].get_mut(&value) {
-                *total += count(&n.pods, &c.group, namespace);
+            let value = n.labels().get(&c.key).map_or("", String::as_str);
+            if let Some(total) = domains[i].get_mut(value) {
+                *total += count(n.pods(), &c.group, namespace);
             }
         }
     }
@@ -162,9 +162,9 @@ pub fn score(pod: &Pod, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Vec<i64> {
                     continue;
                 };
                 let matching = if c.key == HOSTNAME_KEY {
-                    count(&n.pods, &c.group, namespace)
+                    count(n.pods(), &c.group, namespace)
                 } else {
-                    domains[i].get(value).copied().unwrap_or(0)
+                    domains[i].get(value.as_str()).copied().unwrap_or(0)
                 };
                 s += matching as f64 * weights[i] + (c.max_skew - 1) as f64;
             }
@@ -221,14 +221,12 @@ mod tests {
 
     #[test]
     fn replicas_prefer_nodes_and_zones_without_siblings() {
-        let snapshot = Snapshot {
-            nodes: vec![
-                zoned("a1", "a", vec![replica("web-1")]),
-                zoned("a2", "a", vec![]),
-                zoned("b1", "b", vec![]),
-            ],
-        };
-        let nodes: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![replica("web-1")]),
+            zoned("a2", "a", vec![]),
+            zoned("b1", "b", vec![]),
+        ]);
+        let nodes: Vec<&NodeInfo> = snapshot.nodes().iter().collect();
         let scores = score(&replica("web-2"), &nodes, &snapshot);
         // Same node and zone as the sibling < same zone only < neither.
         assert!(scores[0] < scores[1] && scores[1] < scores[2], "{scores:?}");
@@ -237,13 +235,11 @@ mod tests {
 
     #[test]
     fn pods_without_a_controller_are_not_spread() {
-        let snapshot = Snapshot {
-            nodes: vec![
-                zoned("a1", "a", vec![pod("x", json!({}))]),
-                zoned("b1", "b", vec![]),
-            ],
-        };
-        let nodes: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![pod("x", json!({}))]),
+            zoned("b1", "b", vec![]),
+        ]);
+        let nodes: Vec<&NodeInfo> = snapshot.nodes().iter().collect();
         assert_eq!(score(&pod("p", json!({})), &nodes, &snapshot), [0, 0]);
     }
 
@@ -251,10 +247,11 @@ mod tests {
     fn siblings_of_another_controller_do_not_count() {
         let mut stranger = replica("other");
         stranger.metadata.owner_references.as_mut().unwrap()[0].uid = "rs-2".into();
-        let snapshot = Snapshot {
-            nodes: vec![zoned("a1", "a", vec![stranger]), zoned("b1", "b", vec![])],
-        };
-        let nodes: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
+        let snapshot = Snapshot::from_node_infos(vec![
+            zoned("a1", "a", vec![stranger]),
+            zoned("b1", "b", vec![]),
+        ]);
+        let nodes: Vec<&NodeInfo> = snapshot.nodes().iter().collect();
         let scores = score(&replica("web-2"), &nodes, &snapshot);
         assert_eq!(scores[0], scores[1]);
     }

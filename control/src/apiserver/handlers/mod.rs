@@ -2,6 +2,7 @@
 //! This module holds what they share: the request context, store access and content negotiation.
 
 pub mod delete;
+pub mod quota;
 pub mod read;
 pub mod subresource;
 pub mod watch;

@@ -12,7 +12,7 @@ use control_store::{Compare, KeyValue, Op, OpResult, RangeRequest, Txn};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::{ensure_namespace_accepts, now_rfc3339, set_type_meta, Ctx};
+use super::{ensure_namespace_accepts, now_rfc3339, quota, set_type_meta, Ctx};
 use crate::apiserver::allocator::{self, IP_CLAIM_PREFIX, PORT_CLAIM_PREFIX};
 use crate::apiserver::body::{self, Body};
 use crate::apiserver::objects::{self, Meta};
@@ -150,6 +150,12 @@ pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<R
         ensure_namespace_accepts(&ctx, &display_name)?;
     }
     prepare_new(&ctx, &mut obj);
+    // LimitRanger's defaults are a mutating admission step: before names and validation.
+    let limit_ranges = if r.group.is_empty() && r.kind == "Pod" {
+        quota::default_pod_resources(&ctx, &mut obj)?
+    } else {
+        Vec::new()
+    };
     for attempt in 0..MAX_ATTEMPTS {
         if let Some(prefix) = &generate {
             let name = admission::generate_name(prefix, &random_suffix());
@@ -165,14 +171,18 @@ pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<R
         if !errs.is_empty() {
             return Err(invalid_from(r, &name, errs));
         }
+        quota::check_limit_ranges(&ctx, &limit_ranges, &candidate, &name)?;
         if r.kind == "Service" {
             allocate_service(&ctx, &mut candidate, None, &name)?;
         }
+        // Held until this attempt's transaction is decided.
+        let charged = quota::charge(&ctx, &name, &candidate, None).await?;
         if ctx.dry_run() {
             return Ok(respond_value(StatusCode::CREATED, &candidate, &warnings));
         }
         let key = ctx.key(&name);
-        let claims = ClaimDelta::between(r, None, Some(&candidate), &key);
+        let claims =
+            ClaimDelta::between(r, None, Some(&candidate), &key).with_quota_writes(&charged);
         match commit(&ctx, &key, 0, Some(&candidate), &claims).await? {
             Committed::Done(kv) => {
                 return Ok(respond(
@@ -417,6 +427,12 @@ where
             allocate_service(&ctx, &mut next, Some(&current), name)?;
         }
         let finished = is_ready_to_vanish(&next);
+        // Updates that use more (a Service becoming a NodePort) are charged like creates.
+        let charged = if part == Part::Main && !finished {
+            quota::charge(&ctx, name, &next, Some(&current)).await?
+        } else {
+            quota::Charged::default()
+        };
         if ctx.dry_run() {
             return Ok(respond_value(StatusCode::OK, &next, warnings));
         }
@@ -424,7 +440,7 @@ where
         let claims = if finished {
             ClaimDelta::between(r, Some(&current), None, &key)
         } else {
-            ClaimDelta::between(r, Some(&current), Some(&next), &key)
+            ClaimDelta::between(r, Some(&current), Some(&next), &key).with_quota_writes(&charged)
         };
         let target = if finished { None } else { Some(&next) };
         match commit(&ctx, &key, kv.mod_revision, target, &claims).await? {
@@ -540,12 +556,14 @@ fn is_ready_to_vanish(obj: &Value) -> bool {
             == 0
 }
 
-/// Allocation keys a write adds and releases.
+/// Allocation keys a write adds and releases, and the quotas it charges.
 #[derive(Debug, Default)]
 pub struct ClaimDelta {
     add: Vec<String>,
     remove: Vec<String>,
     owner: String,
+    /// Quota objects rewritten with the charge, each only if unchanged since admission read it.
+    quota: Vec<(String, i64, Bytes)>,
 }
 
 impl ClaimDelta {
@@ -572,7 +590,18 @@ impl ClaimDelta {
                 .cloned()
                 .collect(),
             owner: owner.to_string(),
+            quota: Vec::new(),
         }
+    }
+
+    /// Adds the quota writes of [`quota::charge`] to the transaction.
+    pub fn with_quota_writes(mut self, charged: &quota::Charged) -> ClaimDelta {
+        self.quota = charged
+            .writes
+            .iter()
+            .map(|w| (w.key.clone(), w.mod_revision, w.value.clone()))
+            .collect();
+        self
     }
 }
 
@@ -582,7 +611,8 @@ pub enum Committed {
     Deleted,
     /// The object's mod revision was not the expected one (or it exists, for a create).
     ObjectChanged,
-    /// An allocation key was taken by someone else in the meantime.
+    /// An allocation key was taken by someone else in the meantime, or a charged quota
+    /// changed since admission read it.
     ClaimTaken,
 }
 
@@ -628,6 +658,16 @@ pub async fn commit(
     }
     for c in &claims.remove {
         success.push(Op::Delete { key: c.clone() });
+    }
+    for (k, rev, value) in &claims.quota {
+        compares.push(Compare::ModRevision {
+            key: k.clone(),
+            equals: *rev,
+        });
+        success.push(Op::Put {
+            key: k.clone(),
+            value: value.clone(),
+        });
     }
     let resp = ctx
         .server
