@@ -5,36 +5,8 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 
-use support::{eventually, Server};
-
-/// A `control sim-nodes` process, killed when dropped.
-struct SimNodes(Child);
-
-impl SimNodes {
-    fn start(s: &Server, prefix: &str, count: usize, extra: &[&str]) -> SimNodes {
-        let log = std::fs::File::create(s.data_dir().join(format!("sim-{prefix}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_control"))
-            .arg("sim-nodes")
-            .arg("--kubeconfig")
-            .arg(s.kubeconfig())
-            .args(["--count", &count.to_string(), "--prefix", prefix])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start control sim-nodes");
-        SimNodes(child)
-    }
-}
-
-impl Drop for SimNodes {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{eventually, Server, SimNodes};
 
 const SELECTOR: &str = "app=my-nginx-pod";
 

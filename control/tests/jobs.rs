@@ -4,43 +4,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use support::{eventually, Server, SimNodes};
 
-use support::{eventually, Server};
-
-/// A `control sim-nodes` process for the server; killed on drop.
-struct SimNodes(Child);
-
-impl SimNodes {
-    /// Two nodes whose job pods run for `job_duration` (e.g. "1s").
-    fn start(s: &Server, job_duration: &str) -> SimNodes {
-        let log = std::fs::File::create(s.data_dir().join("sim-nodes.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_control"))
-            .args(["sim-nodes", "--kubeconfig"])
-            .arg(s.kubeconfig())
-            .args([
-                "--count",
-                "2",
-                "--prefix",
-                "batch",
-                "--job-duration",
-                job_duration,
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start control sim-nodes");
-        let nodes = || s.kubectl(&["get", "nodes", "-o", "name"]).lines().count();
-        assert!(eventually(30, || nodes() == 2), "nodes: {}", nodes());
-        SimNodes(child)
-    }
-}
-
-impl Drop for SimNodes {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Two simulated nodes whose job pods run for `job_duration` (e.g. "1s").
+fn sim_nodes(s: &Server, job_duration: &str) -> SimNodes {
+    SimNodes::start(s, "batch", 2, &["--job-duration", job_duration])
 }
 
 fn seed(name: &str) -> String {
@@ -78,7 +46,7 @@ spec:
 #[test]
 fn the_seed_job_completes_with_two_of_two() {
     let s = Server::start();
-    let _nodes = SimNodes::start(&s, "1s");
+    let _nodes = sim_nodes(&s, "1s");
     s.kubectl(&["apply", "-f", &seed("000-job.yaml")]);
     s.kubectl(&[
         "wait",
@@ -131,7 +99,7 @@ fn the_seed_job_completes_with_two_of_two() {
 #[test]
 fn a_failing_job_stops_after_backoff_limit_plus_one_failures() {
     let s = Server::start();
-    let _nodes = SimNodes::start(&s, "1s");
+    let _nodes = sim_nodes(&s, "1s");
     s.kubectl_in(
         &["apply", "-f", "-"],
         Some(&job_yaml(
@@ -181,7 +149,7 @@ fn a_failing_job_stops_after_backoff_limit_plus_one_failures() {
 fn active_deadline_fails_a_job_and_stops_its_pods() {
     let s = Server::start();
     // Pods that would run for ten minutes.
-    let _nodes = SimNodes::start(&s, "600s");
+    let _nodes = sim_nodes(&s, "600s");
     s.kubectl_in(
         &["apply", "-f", "-"],
         Some(&job_yaml(
@@ -231,7 +199,7 @@ fn active_deadline_fails_a_job_and_stops_its_pods() {
 #[test]
 fn a_finished_job_is_deleted_after_its_ttl() {
     let s = Server::start();
-    let _nodes = SimNodes::start(&s, "1s");
+    let _nodes = sim_nodes(&s, "1s");
     s.kubectl_in(
         &["apply", "-f", "-"],
         Some(&job_yaml(
@@ -263,7 +231,7 @@ fn a_finished_job_is_deleted_after_its_ttl() {
 #[test]
 fn the_seed_cronjob_starts_jobs_and_can_be_run_by_hand() {
     let s = Server::start();
-    let _nodes = SimNodes::start(&s, "1s");
+    let _nodes = sim_nodes(&s, "1s");
     s.kubectl(&["apply", "-f", &seed("000-cronjob-as-batch-v1.yaml")]);
 
     // kubectl builds the manual Job itself from the template, owned by the CronJob.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{eventually, Server};
+use support::{eventually, Server, SimNodes};
 
 fn micro_now() -> String {
     jiff::Timestamp::now()
@@ -178,5 +178,75 @@ fn silent_nodes_become_unknown_tainted_and_their_pods_evicted() {
             ])
             .contains("unreachable")),
         "unreachable taint stayed"
+    );
+}
+
+/// The scenario end to end: three simulated nodes (one process each), a Deployment
+/// spread over them, the process of one killed. Its node goes Unknown with the unreachable
+/// NoExecute taint, and once the pods' toleration (3 s here) runs out they are replaced on
+/// the two nodes that are left.
+#[test]
+fn killing_a_simulated_node_moves_its_pods_to_the_others() {
+    let s = Server::start_with(&[
+        "--node-monitor-period",
+        "1s",
+        "--node-monitor-grace-period",
+        "8s",
+    ]);
+    let fast = ["--renew-interval", "1s", "--lease-duration-seconds", "8"];
+    let mut doomed = SimNodes::start(&s, "doomed", 1, &fast);
+    let _b = SimNodes::start(&s, "steady", 2, &fast);
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      tolerations:\n      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 3}\n      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 3}\n      containers:\n      - {name: web, image: nginx}\n";
+    s.kubectl_in(&["apply", "-f", "-"], Some(deploy));
+    // node -> ready pods not being deleted
+    let placement = || -> Vec<(String, String)> {
+        s.kubectl(&["get", "pods", "-l", "app=web", "-o",
+            "jsonpath={range .items[*]}{.spec.nodeName} {.metadata.deletionTimestamp} {.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}"])
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // "<node> True" when not terminating; three fields when terminating.
+                (f.len() == 2 && f[1] == "True").then(|| (f[0].to_string(), l.to_string()))
+            })
+            .collect()
+    };
+    assert!(
+        eventually(60, || {
+            let p = placement();
+            p.len() == 3 && p.iter().any(|(n, _)| n == "doomed-0")
+        }),
+        "pods never ran on all three nodes: {:?}",
+        placement()
+    );
+
+    doomed.kill();
+    let ready = || {
+        s.kubectl(&[
+            "get",
+            "node",
+            "doomed-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        ])
+    };
+    assert!(
+        eventually(60, || ready() == "Unknown"),
+        "Ready: {}",
+        ready()
+    );
+    let taints = || s.kubectl(&["get", "node", "doomed-0", "-o", "jsonpath={.spec.taints}"]);
+    assert!(
+        eventually(30, || taints().contains("node.kubernetes.io/unreachable")
+            && taints().contains("NoExecute")),
+        "taints: {}",
+        taints()
+    );
+    assert!(
+        eventually(90, || {
+            let p = placement();
+            p.len() == 3 && p.iter().all(|(n, _)| n != "doomed-0")
+        }),
+        "pods were not replaced on the remaining nodes: {:?}",
+        placement()
     );
 }

@@ -225,3 +225,49 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A `control sim-nodes` process (simulated nodes named `<prefix>-<i>`) for a server; killed
+/// when dropped, which stops all of its nodes' heartbeats at once.
+pub struct SimNodes(Child);
+
+impl SimNodes {
+    /// Starts `count` nodes and waits until the server lists them all.
+    pub fn start(s: &Server, prefix: &str, count: usize, extra: &[&str]) -> SimNodes {
+        let log = std::fs::File::create(s.data_dir().join(format!("sim-{prefix}.log")))
+            .expect("sim-nodes log");
+        let child = Command::new(env!("CARGO_BIN_EXE_control"))
+            .args(["sim-nodes", "--kubeconfig"])
+            .arg(s.kubeconfig())
+            .args(["--count", &count.to_string(), "--prefix", prefix])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start control sim-nodes");
+        let sim = SimNodes(child);
+        let mine = || {
+            s.kubectl(&["get", "nodes", "-o", "name"])
+                .lines()
+                .filter(|l| l.starts_with(&format!("node/{prefix}-")))
+                .count()
+        };
+        assert!(
+            eventually(30, || mine() == count),
+            "sim-nodes {prefix}: {} of {count} nodes registered",
+            mine()
+        );
+        sim
+    }
+
+    /// Kills the process now (as a power cut would stop a kubelet).
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for SimNodes {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
