@@ -73,6 +73,11 @@ impl Informer {
         self.feed.synced.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Reads the cache in place (no copies), under its lock: keep `f` short.
+    pub fn read<R>(&self, f: impl FnOnce(&BTreeMap<String, Value>) -> R) -> R {
+        f(&self.feed.cache.read())
+    }
+
     /// Every cached object.
     pub fn objects(&self) -> Vec<Value> {
         self.feed.cache.read().values().cloned().collect()

@@ -1,10 +1,34 @@
-//! The Deployment controller: one rollout step of a Deployment over its ReplicaSets.
+//! The Deployment controller: one sync of a Deployment over its ReplicaSets.
 //!
 //! [`plan_deployment`] takes the Deployment, the ReplicaSets of its namespace (whose status the
 //! ReplicaSet controller keeps, so availability comes from there) and the pods (only needed by
 //! `Recreate`, which waits for old pods to be gone), and returns what this sync changes. Like
-//! Kubernetes, a sync does one kind of step and stops: scaling the new ReplicaSet ends the
-//! sync, the next one (after the ReplicaSet controller has acted) scales old ones down.
+//! Kubernetes' `syncDeployment`, a sync takes one of three paths:
+//!
+//! - being deleted: status only;
+//! - paused, or a scaling event (an active ReplicaSet's `desired-replicas` annotation differs
+//!   from `spec.replicas`): scale the existing ReplicaSets and never create one. A single
+//!   active ReplicaSet takes `spec.replicas`; a saturated new one sends the old ones to zero;
+//!   otherwise a rolling Deployment spreads the change of `replicas + maxSurge` over the
+//!   active ReplicaSets in proportion to the `max-replicas` each was sized for, largest first
+//!   (newer first when growing, older first when shrinking), the rounding leftover going to
+//!   the first in that order. A paused Deployment also deletes history beyond
+//!   `revisionHistoryLimit`. Only the rollout to a new template is held while paused;
+//!   pausing and resuming show as Progressing=Unknown `DeploymentPaused` /
+//!   `DeploymentResumed`, so that the progress deadline restarts on resume;
+//! - otherwise a rollout step (`RollingUpdate` or `Recreate`), which like Kubernetes does one
+//!   kind of step and stops: scaling the new ReplicaSet ends the sync, the next one (after
+//!   the ReplicaSet controller has acted) scales old ones down. Progress is estimated only
+//!   here: `ReplicaSetUpdated` refreshes the deadline, `ProgressDeadlineExceeded` (status
+//!   False, which `kubectl rollout status` reports as an error) when nothing moved for
+//!   `progressDeadlineSeconds`, `NewReplicaSetAvailable` when complete.
+//!
+//! On every path the existing new ReplicaSet takes the Deployment's annotations (so
+//! `kubernetes.io/change-cause` reaches `kubectl rollout history`) and, when its revision is
+//! older than an old ReplicaSet's, the next revision, its previous one moving into
+//! `revision-history`. That is how `kubectl rollout undo`, which in kubectl 1.32 only patches
+//! the Deployment's template back to an old ReplicaSet's, makes that ReplicaSet the newest
+//! revision without a new one being created.
 //!
 //! The new ReplicaSet is named `<deployment>-<pod-template-hash>`. Kubernetes hashes a deep
 //! print of the template with FNV-32a; we hash the template's canonical JSON (k8s-openapi's
@@ -12,10 +36,12 @@
 //! the ones kube-controller-manager would pick. Equality of templates ignores the hash label,
 //! so ReplicaSets made by Kubernetes are still recognised as the new one.
 //!
-//! Not covered yet: proportional scaling of several ReplicaSets when `spec.replicas` changes
-//! mid-rollout (the new ReplicaSet absorbs the change instead), a paused Deployment (treated
-//! as status-only, where Kubernetes would still scale and clean up), rollback through the
-//! deprecated `rollbackTo`, and the `ReplicaFailure` condition.
+//! Not covered: the deprecated server-side rollback (`rollbackTo` of extensions/v1beta1 and
+//! its annotation; apps/v1 has neither), the `ReplicaFailure` condition, the
+//! `ScalingReplicaSet` Events, and a selector that selects everything (refused with an error
+//! here, where Kubernetes only bumps `observedGeneration`). `unavailableReplicas` is counted
+//! against the ReplicaSet sizes this plan leaves, where Kubernetes counts those it started
+//! the sync with, so it can differ for the one sync that resizes.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,6 +65,26 @@ pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// The label that tells apart the pods of each ReplicaSet of one Deployment.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// The annotation the deprecated `rollbackTo` field of extensions/v1beta1 was stored in; like
+/// the other deployment-owned annotations it never travels between Deployment and ReplicaSet.
+pub const ROLLBACK_TO_ANNOTATION: &str = "deprecated.deployment.rollback.to";
+/// Kubernetes bounds `revision-history` so a Deployment rolled back and forth forever cannot
+/// grow its ReplicaSet without limit; the oldest entries are dropped first.
+const MAX_REVISION_HISTORY_CHARS: usize = 2000;
+
+/// Annotations that belong to one object (the Deployment or a ReplicaSet) and are never
+/// copied from the Deployment to its ReplicaSets (nor back by `kubectl rollout undo`).
+pub fn is_deployment_owned_annotation(key: &str) -> bool {
+    [
+        LAST_APPLIED_ANNOTATION,
+        REVISION_ANNOTATION,
+        REVISION_HISTORY_ANNOTATION,
+        DESIRED_REPLICAS_ANNOTATION,
+        MAX_REPLICAS_ANNOTATION,
+        ROLLBACK_TO_ANNOTATION,
+    ]
+    .contains(&key)
+}
 
 /// A ReplicaSet to scale, with the annotations that record for which Deployment size (and
 /// surge) the count was chosen.
@@ -49,6 +95,20 @@ pub struct ReplicaSetScale {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// What the existing new ReplicaSet (the one whose template is the Deployment's) must be
+/// updated with before anything else happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReplicaSetUpdate {
+    pub name: String,
+    /// Annotations to set over the existing ones: the Deployment's own annotations (such as
+    /// `kubernetes.io/change-cause`, which `kubectl rollout history` reads from ReplicaSets)
+    /// and, after a rollback to its template, the next revision and the revision history.
+    pub annotations: BTreeMap<String, String>,
+    /// `spec.minReadySeconds`, when the Deployment's differs (it is not part of the template,
+    /// so changing it makes no new ReplicaSet).
+    pub min_ready_seconds: Option<i32>,
+}
+
 /// One sync's decisions for a Deployment.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeploymentPlan {
@@ -57,11 +117,11 @@ pub struct DeploymentPlan {
     pub release: Vec<String>,
     /// The new ReplicaSet for the current template, already sized.
     pub create: Option<ReplicaSet>,
-    /// Existing ReplicaSets whose `spec.replicas` changes.
+    /// Existing ReplicaSets whose `spec.replicas` or size annotations change.
     pub scale: Vec<ReplicaSetScale>,
-    /// `(name, revision)`: the existing new ReplicaSet must carry this revision annotation
-    /// (a rollback to an old template makes that ReplicaSet the newest revision).
-    pub revision_update: Option<(String, String)>,
+    /// Changes to the existing new ReplicaSet (a rollback to an old template makes that
+    /// ReplicaSet the newest revision).
+    pub update_new: Option<NewReplicaSetUpdate>,
     /// The revision annotation the Deployment itself should carry, when it changes.
     pub deployment_revision: Option<String>,
     /// Old ReplicaSets beyond `revisionHistoryLimit` to delete, oldest revision first.
@@ -201,6 +261,10 @@ fn revision_of(meta: &ObjectMeta) -> i64 {
         .unwrap_or(0)
 }
 
+fn annotation_i32(meta: &ObjectMeta, key: &str) -> Option<i32> {
+    meta.annotations.as_ref()?.get(key)?.parse().ok()
+}
+
 /// The working copy of one ReplicaSet during planning.
 struct RsState<'a> {
     rs: Option<&'a ReplicaSet>,
@@ -210,6 +274,12 @@ struct RsState<'a> {
     status_replicas: i32,
     ready: i32,
     available: i32,
+    /// `desired-replicas` and `max-replicas` as the ReplicaSet carries them.
+    desired_annotation: Option<i32>,
+    max_annotation: Option<i32>,
+    /// Proportional scaling rewrites the size annotations of every active ReplicaSet, even
+    /// one whose share is zero: otherwise it would keep looking like a scaling event.
+    restamp: bool,
 }
 
 impl<'a> RsState<'a> {
@@ -224,6 +294,9 @@ impl<'a> RsState<'a> {
             status_replicas: status.map_or(0, |s| s.replicas),
             ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
             available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+            desired_annotation: annotation_i32(&rs.metadata, DESIRED_REPLICAS_ANNOTATION),
+            max_annotation: annotation_i32(&rs.metadata, MAX_REPLICAS_ANNOTATION),
+            restamp: false,
         }
     }
 }
@@ -249,9 +322,25 @@ fn condition(
     message: String,
     now: Timestamp,
 ) -> DeploymentCondition {
+    condition_with(
+        type_,
+        if status { "True" } else { "False" },
+        reason,
+        message,
+        now,
+    )
+}
+
+fn condition_with(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    now: Timestamp,
+) -> DeploymentCondition {
     DeploymentCondition {
         type_: type_.to_owned(),
-        status: if status { "True" } else { "False" }.to_owned(),
+        status: status.to_owned(),
         reason: Some(reason.to_owned()),
         message: Some(message),
         last_update_time: Some(Time(now)),
@@ -265,6 +354,123 @@ fn is_complete(desired: i32, generation: Option<i64>, status: &DeploymentStatus)
         && status.replicas.unwrap_or(0) == desired
         && status.available_replicas.unwrap_or(0) == desired
         && status.observed_generation.unwrap_or(0) >= generation.unwrap_or(0)
+}
+
+/// Which of Kubernetes' sync paths this sync takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Being deleted: only the status is written.
+    StatusOnly,
+    /// Paused, or `spec.replicas` changed since the ReplicaSets were sized: scale the
+    /// existing ReplicaSets (never create one), and when paused clean up old ones.
+    Scale,
+    /// A step of the rollout strategy, with progress estimation.
+    Rollout,
+}
+
+/// Records pausing and resuming in the Progressing condition (status Unknown), so that a
+/// resumed rollout counts its deadline from the resume, not from before the pause. A rollout
+/// that already timed out keeps saying so.
+fn paused_condition(conditions: &mut Vec<DeploymentCondition>, paused: bool, now: Timestamp) {
+    let reason = conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .and_then(|c| c.reason.clone());
+    match reason.as_deref() {
+        Some("ProgressDeadlineExceeded") => {}
+        Some("DeploymentPaused") if !paused => {
+            let message = "Deployment is resumed".to_owned();
+            set_condition(
+                conditions,
+                condition_with("Progressing", "Unknown", "DeploymentResumed", message, now),
+            );
+        }
+        Some("DeploymentPaused") => {}
+        _ if paused => {
+            let message = "Deployment is paused".to_owned();
+            set_condition(
+                conditions,
+                condition_with("Progressing", "Unknown", "DeploymentPaused", message, now),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Appends `old_revision` to a `revision-history` annotation, dropping the oldest entries
+/// when it would outgrow Kubernetes' limit. `None` when even that cannot make it fit.
+fn revision_history(history: Option<&str>, old_revision: &str) -> Option<String> {
+    let history = history.unwrap_or("");
+    let mut entries: Vec<&str> = history.split(',').collect();
+    if entries[0].is_empty() {
+        return Some(old_revision.to_owned());
+    }
+    let mut total = history.len() + old_revision.len() + 1;
+    let mut start = 0;
+    while total > MAX_REVISION_HISTORY_CHARS && start < entries.len() {
+        total -= entries[start].len() + 1;
+        start += 1;
+    }
+    if total > MAX_REVISION_HISTORY_CHARS {
+        return None;
+    }
+    entries.drain(..start);
+    entries.push(old_revision);
+    Some(entries.join(","))
+}
+
+/// What the existing new ReplicaSet must be updated with: the Deployment's annotations it
+/// lacks, and the next revision when its own is older than an old ReplicaSet's (a rollback),
+/// with the revision it had moved into `revision-history`.
+fn sync_new_replica_set(
+    d: &Deployment,
+    rs: &ReplicaSet,
+    new_revision: i64,
+) -> Option<NewReplicaSetUpdate> {
+    let current = rs.metadata.annotations.clone().unwrap_or_default();
+    let mut annotations: BTreeMap<String, String> = d
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, v)| !is_deployment_owned_annotation(k) && current.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let old_revision = current.get(REVISION_ANNOTATION);
+    // An unparsable revision is left alone, as Kubernetes does, rather than guessed at.
+    let old_number = match old_revision.map(|r| r.parse::<i64>()) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => None,
+        None => Some(0),
+    };
+    if old_number.is_some_and(|n| n < new_revision) {
+        annotations.insert(REVISION_ANNOTATION.to_owned(), new_revision.to_string());
+        if let Some(old) = old_revision {
+            let history = current.get(REVISION_HISTORY_ANNOTATION).map(String::as_str);
+            if let Some(history) = revision_history(history, old) {
+                annotations.insert(REVISION_HISTORY_ANNOTATION.to_owned(), history);
+            }
+        }
+    }
+    let wanted = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    let has = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    let min_ready_seconds = (wanted != has).then_some(wanted);
+    if annotations.is_empty() && min_ready_seconds.is_none() {
+        return None;
+    }
+    Some(NewReplicaSetUpdate {
+        name: rs.metadata.name.clone().unwrap_or_default(),
+        annotations,
+        min_ready_seconds,
+    })
 }
 
 /// Makes one sync's plan for `d`. `replica_sets` and `pods` are those of its namespace.
@@ -349,20 +555,21 @@ pub fn plan_deployment(
     let paused = spec.paused == Some(true);
     let mut collision_count = old_status.collision_count;
 
-    // The existing new ReplicaSet takes the newest revision (after a rollback it was an old one).
+    // Pausing and resuming are recorded first, so that a resume restarts the deadline.
+    if has_deadline && !deleting {
+        paused_condition(&mut conditions, paused, now);
+    }
+
+    // The existing new ReplicaSet takes the Deployment's annotations and the newest revision
+    // (after a rollback it was an old one); this happens on every path, paused or not.
     let mut new_index = new_index;
     if let Some(i) = new_index {
-        let current = revision_of(&owned[i].metadata);
-        let mut revision = current.to_string();
-        if current <= max_old_revision && !deleting && !paused {
-            plan.revision_update = Some((states[i].name.clone(), new_revision.clone()));
-            revision = new_revision.clone();
-        }
-        if has_deadline
-            && !conditions.iter().any(|c| c.type_ == "Progressing")
-            && !deleting
-            && !paused
-        {
+        let update = sync_new_replica_set(d, owned[i], max_old_revision + 1);
+        let revision = update
+            .as_ref()
+            .and_then(|u| u.annotations.get(REVISION_ANNOTATION).cloned())
+            .unwrap_or_else(|| revision_of(&owned[i].metadata).to_string());
+        if has_deadline && !conditions.iter().any(|c| c.type_ == "Progressing") {
             let message = format!("Found new replica set {:?}", states[i].name);
             set_condition(
                 &mut conditions,
@@ -370,10 +577,21 @@ pub fn plan_deployment(
             );
         }
         set_deployment_revision(d, &mut plan, revision);
+        plan.update_new = update;
     }
 
-    // A Deployment being deleted or paused only reports; rollouts resume on the next change.
-    let status_only = deleting || paused;
+    // A scaling event: some active ReplicaSet was sized for another `spec.replicas`.
+    let scaling_event = states
+        .iter()
+        .filter(|s| s.spec > 0)
+        .any(|s| s.desired_annotation.is_some_and(|n| n != desired));
+    let path = if deleting {
+        Path::StatusOnly
+    } else if paused || scaling_event {
+        Path::Scale
+    } else {
+        Path::Rollout
+    };
     let mut changed = false;
     let scale_annotations = BTreeMap::from([
         (DESIRED_REPLICAS_ANNOTATION.to_owned(), desired.to_string()),
@@ -416,14 +634,7 @@ pub fn plan_deployment(
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .filter(|(k, _)| {
-                ![
-                    LAST_APPLIED_ANNOTATION,
-                    REVISION_ANNOTATION,
-                    REVISION_HISTORY_ANNOTATION,
-                ]
-                .contains(&k.as_str())
-            })
+            .filter(|(k, _)| !is_deployment_owned_annotation(k))
             .collect();
         annotations.extend(scale_annotations.clone());
         annotations.insert(REVISION_ANNOTATION.to_owned(), new_revision.clone());
@@ -452,82 +663,106 @@ pub fn plan_deployment(
             status_replicas: 0,
             ready: 0,
             available: 0,
+            desired_annotation: Some(desired),
+            max_annotation: Some(desired + max_surge),
+            restamp: false,
         });
         true
     };
 
-    if !status_only {
-        match strategy {
-            Strategy::RollingUpdate { .. } => {
-                match new_index {
-                    None => {
-                        let current: i32 = states.iter().map(|s| s.spec).sum();
-                        let replicas = new_rs_replicas(desired, max_surge, current, 0);
-                        if create_new(&mut states, &mut plan, replicas) {
-                            new_index = Some(states.len() - 1);
-                        } else {
-                            changed = true;
-                        }
-                    }
-                    Some(i) => {
-                        let target = if states[i].spec > desired {
-                            desired
-                        } else {
-                            let current: i32 = states.iter().map(|s| s.spec).sum();
-                            new_rs_replicas(desired, max_surge, current, states[i].spec)
-                        };
-                        if target != states[i].spec {
-                            states[i].spec = target;
-                            changed = true;
-                        }
-                    }
-                }
-                if !changed {
-                    changed =
-                        scale_down_old_rolling(&mut states, new_index, desired, max_unavailable);
-                }
+    match path {
+        Path::StatusOnly => {}
+        Path::Scale => {
+            let rolling = matches!(strategy, Strategy::RollingUpdate { .. });
+            let before = old_status.replicas.unwrap_or(0);
+            scale(&mut states, new_index, desired, max_surge, rolling, before);
+            // Only a paused Deployment cleans up here: an unpaused one does so once its
+            // rollout is complete.
+            if paused {
+                plan.delete = history_to_delete(&owned, new_index, spec.revision_history_limit);
             }
-            Strategy::Recreate => {
-                for (i, state) in states.iter_mut().enumerate() {
-                    if Some(i) != new_index && state.spec > 0 {
-                        state.spec = 0;
+        }
+        Path::Rollout => {
+            match strategy {
+                Strategy::RollingUpdate { .. } => {
+                    match new_index {
+                        None => {
+                            let current: i32 = states.iter().map(|s| s.spec).sum();
+                            let replicas = new_rs_replicas(desired, max_surge, current, 0);
+                            if create_new(&mut states, &mut plan, replicas) {
+                                new_index = Some(states.len() - 1);
+                            } else {
+                                changed = true;
+                            }
+                        }
+                        Some(i) => {
+                            let target = if states[i].spec > desired {
+                                desired
+                            } else {
+                                let current: i32 = states.iter().map(|s| s.spec).sum();
+                                new_rs_replicas(desired, max_surge, current, states[i].spec)
+                            };
+                            if target != states[i].spec {
+                                states[i].spec = target;
+                                changed = true;
+                            }
+                        }
+                    }
+                    if !changed {
+                        changed = scale_down_old_rolling(
+                            &mut states,
+                            new_index,
+                            desired,
+                            max_unavailable,
+                        );
+                    }
+                }
+                Strategy::Recreate => {
+                    for (i, state) in states.iter_mut().enumerate() {
+                        if Some(i) != new_index && state.spec > 0 {
+                            state.spec = 0;
+                            changed = true;
+                        }
+                    }
+                    if !changed && !old_pods_running(&states, new_index, pods) {
+                        match new_index {
+                            None => {
+                                if create_new(&mut states, &mut plan, desired) {
+                                    new_index = Some(states.len() - 1);
+                                }
+                            }
+                            Some(i) => states[i].spec = desired,
+                        }
+                    } else {
                         changed = true;
                     }
                 }
-                if !changed && !old_pods_running(&states, new_index, pods) {
-                    match new_index {
-                        None => {
-                            if create_new(&mut states, &mut plan, desired) {
-                                new_index = Some(states.len() - 1);
-                            }
-                        }
-                        Some(i) => states[i].spec = desired,
-                    }
-                } else {
-                    changed = true;
+            }
+            if plan.create.is_some() {
+                if has_deadline {
+                    let message = format!(
+                        "Created new replica set {:?}",
+                        states[states.len() - 1].name
+                    );
+                    set_condition(
+                        &mut conditions,
+                        condition("Progressing", true, "NewReplicaSetCreated", message, now),
+                    );
                 }
+                set_deployment_revision(d, &mut plan, new_revision.clone());
             }
-        }
-        if plan.create.is_some() {
-            if has_deadline {
-                let message = format!(
-                    "Created new replica set {:?}",
-                    states[states.len() - 1].name
-                );
-                set_condition(
-                    &mut conditions,
-                    condition("Progressing", true, "NewReplicaSetCreated", message, now),
-                );
+            if !changed && is_complete(desired, d.metadata.generation, &old_status) {
+                plan.delete = history_to_delete(&owned, new_index, spec.revision_history_limit);
             }
-            set_deployment_revision(d, &mut plan, new_revision.clone());
-        }
-        if !changed && is_complete(desired, d.metadata.generation, &old_status) {
-            plan.delete = history_to_delete(&owned, new_index, spec.revision_history_limit);
         }
     }
 
     for state in &states {
-        if state.rs.is_some() && state.spec != state.original {
+        let stale_annotations = state.desired_annotation != Some(desired)
+            || state.max_annotation != Some(desired + max_surge);
+        if state.rs.is_some()
+            && (state.spec != state.original || (state.restamp && stale_annotations))
+        {
             plan.scale.push(ReplicaSetScale {
                 name: state.name.clone(),
                 replicas: state.spec,
@@ -568,23 +803,144 @@ pub fn plan_deployment(
             ),
         );
     }
-    if !has_deadline {
-        conditions.retain(|c| c.type_ != "Progressing");
-    } else if !status_only {
-        progressing_condition(
-            &mut conditions,
-            &status,
-            &old_status,
-            desired,
-            d,
-            new_index.map(|i| states[i].name.as_str()),
-            spec.progress_deadline_seconds.unwrap_or(0),
-            now,
-        );
+    // Progress is only estimated for rollout steps: a paused Deployment cannot time out, and
+    // a scaling event is not progress of the rollout.
+    if path == Path::Rollout {
+        if !has_deadline {
+            conditions.retain(|c| c.type_ != "Progressing");
+        } else {
+            progressing_condition(
+                &mut conditions,
+                &status,
+                &old_status,
+                desired,
+                d,
+                new_index.map(|i| states[i].name.as_str()),
+                spec.progress_deadline_seconds.unwrap_or(0),
+                now,
+            );
+        }
     }
     status.conditions = Some(conditions);
     plan.status = status;
     Ok(plan)
+}
+
+/// Kubernetes' `scale`, for paused Deployments and scaling events. A single active
+/// ReplicaSet (or, with none active, the newest) simply takes `spec.replicas`; a saturated
+/// new ReplicaSet means the old ones go to zero; otherwise, for rolling updates, the change
+/// of `replicas + maxSurge` is spread over the active ReplicaSets in proportion to their
+/// size against the `max-replicas` they were sized for, largest first (newer first when
+/// growing, older first when shrinking), the rounding leftover going to the first of them.
+fn scale(
+    states: &mut [RsState],
+    new_index: Option<usize>,
+    desired: i32,
+    max_surge: i32,
+    rolling: bool,
+    status_replicas: i32,
+) {
+    if states.is_empty() {
+        return;
+    }
+    let active: Vec<usize> = (0..states.len()).filter(|&i| states[i].spec > 0).collect();
+    let newest_old = (0..states.len()).rev().find(|&i| Some(i) != new_index);
+    let single = match active.len() {
+        0 => new_index.or(newest_old),
+        1 => Some(active[0]),
+        _ => None,
+    };
+    if let Some(i) = single {
+        states[i].spec = desired;
+        return;
+    }
+    if let Some(n) = new_index {
+        let new = &states[n];
+        if new.spec == desired
+            && new.desired_annotation == Some(desired)
+            && new.available == desired
+        {
+            for &i in &active {
+                if i != n {
+                    states[i].spec = 0;
+                }
+            }
+            return;
+        }
+    }
+    if !rolling {
+        return;
+    }
+    let allowed = if desired > 0 { desired + max_surge } else { 0 };
+    let total: i32 = active.iter().map(|&i| states[i].spec).sum();
+    let to_add = allowed - total;
+    let mut order = active;
+    // Larger first; among equals the newer grows first and the older shrinks first.
+    if to_add > 0 {
+        order.sort_by(|&a, &b| states[b].spec.cmp(&states[a].spec).then(b.cmp(&a)));
+    } else if to_add < 0 {
+        order.sort_by(|&a, &b| states[b].spec.cmp(&states[a].spec).then(a.cmp(&b)));
+    }
+    let mut added = 0;
+    let mut sizes = Vec::with_capacity(order.len());
+    for &i in &order {
+        let share = proportion(
+            &states[i],
+            desired,
+            max_surge,
+            status_replicas,
+            to_add,
+            added,
+        );
+        sizes.push(states[i].spec + share);
+        added += share;
+    }
+    for (k, &i) in order.iter().enumerate() {
+        let mut size = sizes[k];
+        if k == 0 && to_add != 0 {
+            size = (size + to_add - added).max(0);
+        }
+        states[i].spec = size;
+        states[i].restamp = true;
+    }
+}
+
+/// One ReplicaSet's share of `to_add` (Kubernetes' `GetReplicaSetProportion`): its size
+/// scaled by how much `replicas + maxSurge` changed since it was sized, bounded by what is
+/// left to hand out.
+fn proportion(
+    s: &RsState,
+    desired: i32,
+    max_surge: i32,
+    status_replicas: i32,
+    to_add: i32,
+    added: i32,
+) -> i32 {
+    if s.spec == 0 || to_add == 0 || to_add == added {
+        return 0;
+    }
+    let fraction = if desired == 0 {
+        -s.spec
+    } else {
+        // Without the annotation (the ReplicaSet was resized by hand) the Deployment's
+        // reported size stands in for the size it was made for.
+        let before = match s.max_annotation {
+            Some(m) if m > 0 => m,
+            _ => status_replicas,
+        };
+        if before == 0 {
+            0
+        } else {
+            let scaled = f64::from(s.spec) * f64::from(desired + max_surge) / f64::from(before);
+            scaled.round() as i32 - s.spec
+        }
+    };
+    let allowed = to_add - added;
+    if to_add > 0 {
+        fraction.min(allowed)
+    } else {
+        fraction.max(allowed)
+    }
 }
 
 fn set_deployment_revision(d: &Deployment, plan: &mut DeploymentPlan, revision: String) {
@@ -766,6 +1122,8 @@ fn progressing_condition(
     }
     let timed_out = match current.as_ref() {
         Some(_) if reason == Some("ProgressDeadlineExceeded") => true,
+        // A finished rollout has nothing left to time out; the next one starts afresh.
+        Some(_) if reason == Some("NewReplicaSetAvailable") => false,
         Some(c) => c
             .last_update_time
             .as_ref()
@@ -963,7 +1321,7 @@ mod tests {
             plan.scale[0].replicas, 5,
             "11 running, room for 2 more within 13"
         );
-        assert!(plan.revision_update.is_none());
+        assert!(plan.update_new.is_none());
     }
 
     #[test]
@@ -1066,8 +1424,15 @@ mod tests {
         let plan = plan_deployment(&d, &[v1, v2], &[], now()).unwrap();
         assert!(plan.create.is_none());
         assert_eq!(
-            plan.revision_update,
-            Some(("web-aaaa".to_owned(), "3".to_owned()))
+            plan.update_new,
+            Some(NewReplicaSetUpdate {
+                name: "web-aaaa".to_owned(),
+                annotations: BTreeMap::from([
+                    (REVISION_ANNOTATION.to_owned(), "3".to_owned()),
+                    (REVISION_HISTORY_ANNOTATION.to_owned(), "1".to_owned()),
+                ]),
+                min_ready_seconds: None,
+            })
         );
         assert_eq!(plan.deployment_revision.as_deref(), Some("3"));
         assert_eq!(
@@ -1218,5 +1583,285 @@ mod tests {
         let plan = plan_deployment(&d, &[orphan], &[], now()).unwrap();
         assert_eq!(plan.adopt, vec!["web-aaaa"]);
         assert!(plan.create.is_none(), "its template is the current one");
+    }
+
+    /// A ReplicaSet sized by a Deployment of `desired` replicas with `max` as its ceiling.
+    fn sized(mut rs: ReplicaSet, desired: i32, max: i32) -> ReplicaSet {
+        let annotations = rs.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(DESIRED_REPLICAS_ANNOTATION.to_owned(), desired.to_string());
+        annotations.insert(MAX_REPLICAS_ANNOTATION.to_owned(), max.to_string());
+        rs
+    }
+
+    fn sizes(plan: &DeploymentPlan) -> Vec<(&str, i32)> {
+        plan.scale
+            .iter()
+            .map(|s| (s.name.as_str(), s.replicas))
+            .collect()
+    }
+
+    #[test]
+    fn growing_mid_rollout_spreads_the_new_replicas_in_proportion() {
+        let mut d = deployment("nginx:1.27", rolling(), steady_status());
+        d.spec.as_mut().unwrap().replicas = Some(20);
+        let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
+        let old = sized(
+            replica_set("web-aaaa", "nginx:1.26", 1, 8, 8, "2024-04-01T00:00:00Z"),
+            10,
+            13,
+        );
+        let new = sized(
+            replica_set(
+                &format!("web-{hash}"),
+                "nginx:1.27",
+                2,
+                5,
+                2,
+                "2024-05-01T11:00:00Z",
+            ),
+            10,
+            13,
+        );
+        let plan = plan_deployment(&d, &[old, new], &[], now()).unwrap();
+        // 20 + 5 surge = 25 allowed, 13 running: 8 * 25/13 ~ 15 and 5 * 25/13 ~ 10.
+        assert_eq!(
+            sizes(&plan),
+            vec![("web-aaaa", 15), (format!("web-{hash}").as_str(), 10)]
+        );
+        assert!(plan.scale.iter().all(|s| s.annotations
+            == BTreeMap::from([
+                (DESIRED_REPLICAS_ANNOTATION.to_owned(), "20".to_owned()),
+                (MAX_REPLICAS_ANNOTATION.to_owned(), "25".to_owned()),
+            ])));
+        assert!(plan.create.is_none());
+    }
+
+    #[test]
+    fn shrinking_mid_rollout_takes_replicas_from_every_active_replica_set() {
+        let mut d = deployment("nginx:1.27", rolling(), steady_status());
+        d.spec.as_mut().unwrap().replicas = Some(5);
+        let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
+        let old = sized(
+            replica_set("web-aaaa", "nginx:1.26", 1, 8, 8, "2024-04-01T00:00:00Z"),
+            10,
+            13,
+        );
+        let new = sized(
+            replica_set(
+                &format!("web-{hash}"),
+                "nginx:1.27",
+                2,
+                5,
+                2,
+                "2024-05-01T11:00:00Z",
+            ),
+            10,
+            13,
+        );
+        let plan = plan_deployment(&d, &[old, new], &[], now()).unwrap();
+        // 5 + 2 surge = 7 allowed: 8 * 7/13 ~ 4 and 5 * 7/13 ~ 3.
+        assert_eq!(
+            sizes(&plan),
+            vec![("web-aaaa", 4), (format!("web-{hash}").as_str(), 3)]
+        );
+    }
+
+    #[test]
+    fn the_rounding_leftover_goes_to_the_first_in_line_which_among_equals_is_the_newest() {
+        let mut d = deployment("nginx:1.27", rolling(), steady_status());
+        let spec = d.spec.as_mut().unwrap();
+        spec.replicas = Some(4);
+        spec.strategy = serde_json::from_value(json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}))
+        .unwrap();
+        let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
+        let a = sized(
+            replica_set("web-aaaa", "nginx:1.25", 1, 1, 1, "2024-03-01T00:00:00Z"),
+            3,
+            3,
+        );
+        let b = sized(
+            replica_set("web-bbbb", "nginx:1.26", 2, 1, 1, "2024-04-01T00:00:00Z"),
+            3,
+            3,
+        );
+        let c = sized(
+            replica_set(
+                &format!("web-{hash}"),
+                "nginx:1.27",
+                3,
+                1,
+                0,
+                "2024-05-01T00:00:00Z",
+            ),
+            3,
+            3,
+        );
+        let plan = plan_deployment(&d, &[a, b, c], &[], now()).unwrap();
+        // Each share rounds to 0; the one replica left goes to the newest. The others still
+        // get the new size annotations, or the next sync would see a scaling event again.
+        assert_eq!(
+            sizes(&plan),
+            vec![
+                ("web-aaaa", 1),
+                ("web-bbbb", 1),
+                (format!("web-{hash}").as_str(), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scaling_event_scales_the_only_active_replica_set_before_any_rollout() {
+        let mut d = deployment("nginx:1.27", rolling(), steady_status());
+        d.spec.as_mut().unwrap().replicas = Some(12);
+        let old = sized(
+            replica_set("web-aaaa", "nginx:1.26", 1, 10, 10, "2024-04-01T00:00:00Z"),
+            10,
+            13,
+        );
+        let plan = plan_deployment(&d, &[old], &[], now()).unwrap();
+        assert!(
+            plan.create.is_none(),
+            "the new template waits for the next sync"
+        );
+        assert_eq!(sizes(&plan), vec![("web-aaaa", 12)]);
+    }
+
+    fn paused(mut d: Deployment) -> Deployment {
+        d.spec.as_mut().unwrap().paused = Some(true);
+        d
+    }
+
+    #[test]
+    fn a_paused_deployment_holds_its_new_template_but_still_scales_and_cleans_up() {
+        let mut d = paused(deployment("nginx:1.27", rolling(), steady_status()));
+        let spec = d.spec.as_mut().unwrap();
+        spec.replicas = Some(6);
+        spec.revision_history_limit = Some(1);
+        let sets = vec![
+            replica_set("web-aaaa", "nginx:1.24", 1, 0, 0, "2024-02-01T00:00:00Z"),
+            replica_set("web-bbbb", "nginx:1.25", 2, 0, 0, "2024-03-01T00:00:00Z"),
+            sized(
+                replica_set("web-cccc", "nginx:1.26", 3, 10, 10, "2024-04-01T00:00:00Z"),
+                10,
+                13,
+            ),
+        ];
+        let plan = plan_deployment(&d, &sets, &[], now()).unwrap();
+        assert!(plan.create.is_none());
+        assert_eq!(sizes(&plan), vec![("web-cccc", 6)]);
+        // With no new ReplicaSet every one counts as old, the active one too (which is kept
+        // because it still has replicas).
+        assert_eq!(
+            plan.delete,
+            vec!["web-aaaa", "web-bbbb"],
+            "history beyond the limit goes even while paused"
+        );
+        assert_eq!(
+            condition_reason(&plan, "Progressing"),
+            ("Unknown", "DeploymentPaused")
+        );
+        assert_eq!(plan.status.updated_replicas, Some(0));
+    }
+
+    #[test]
+    fn a_paused_deployment_never_times_out_and_resuming_restarts_the_deadline() {
+        let status = json!({
+            "replicas": 10, "updatedReplicas": 0, "readyReplicas": 10, "availableReplicas": 10,
+            "observedGeneration": 2,
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                            "lastUpdateTime": "2024-05-01T10:00:00Z",
+                            "lastTransitionTime": "2024-05-01T10:00:00Z"}]
+        });
+        let hash = pod_template_hash(
+            &deployment("nginx:1.27", rolling(), json!({}))
+                .spec
+                .unwrap()
+                .template,
+            None,
+        );
+        let old = replica_set("web-aaaa", "nginx:1.26", 1, 10, 10, "2024-04-01T00:00:00Z");
+        let new = replica_set(
+            &format!("web-{hash}"),
+            "nginx:1.27",
+            2,
+            0,
+            0,
+            "2024-05-01T09:00:00Z",
+        );
+        let sets = [old, new];
+        let d = paused(deployment("nginx:1.27", rolling(), status));
+        let plan = plan_deployment(&d, &sets, &[], now()).unwrap();
+        assert!(plan.scale.is_empty(), "{:?}", plan.scale);
+        assert_eq!(
+            condition_reason(&plan, "Progressing"),
+            ("Unknown", "DeploymentPaused")
+        );
+
+        // Resumed two hours later (far past the 600s deadline): the deadline counts anew.
+        let mut d = deployment("nginx:1.27", rolling(), json!({}));
+        d.status = Some(plan.status.clone());
+        let later: Timestamp = "2024-05-01T14:00:00Z".parse().unwrap();
+        let plan = plan_deployment(&d, &sets, &[], later).unwrap();
+        let c = plan
+            .status
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("Unknown", Some("DeploymentResumed"))
+        );
+        assert_eq!(c.last_update_time.as_ref().unwrap().0, later);
+        assert_eq!(sizes(&plan), vec![(format!("web-{hash}").as_str(), 3)]);
+    }
+
+    #[test]
+    fn the_new_replica_set_takes_the_deployments_change_cause() {
+        let mut d = deployment("nginx:1.27", rolling(), steady_status());
+        d.metadata.annotations = Some(BTreeMap::from([
+            (
+                "kubernetes.io/change-cause".to_owned(),
+                "kubectl set image".to_owned(),
+            ),
+            (REVISION_ANNOTATION.to_owned(), "2".to_owned()),
+        ]));
+        let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
+        let old = replica_set("web-aaaa", "nginx:1.26", 1, 0, 0, "2024-04-01T00:00:00Z");
+        let new = replica_set(
+            &format!("web-{hash}"),
+            "nginx:1.27",
+            2,
+            10,
+            10,
+            "2024-05-01T00:00:00Z",
+        );
+        let plan = plan_deployment(&d, &[old, new], &[], now()).unwrap();
+        let update = plan.update_new.expect("annotations to copy");
+        assert_eq!(
+            update.annotations,
+            BTreeMap::from([(
+                "kubernetes.io/change-cause".to_owned(),
+                "kubectl set image".to_owned()
+            )])
+        );
+        assert_eq!(plan.deployment_revision, None);
+    }
+
+    #[test]
+    fn revision_history_appends_and_drops_the_oldest_beyond_its_length_limit() {
+        assert_eq!(revision_history(None, "1").as_deref(), Some("1"));
+        assert_eq!(revision_history(Some("1,3"), "5").as_deref(), Some("1,3,5"));
+        let long = (0..700)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let grown = revision_history(Some(&long), "12345").unwrap();
+        assert!(grown.len() <= MAX_REVISION_HISTORY_CHARS);
+        assert!(grown.ends_with(",699,12345"));
+        assert!(!grown.starts_with("0,"));
     }
 }

@@ -12,7 +12,8 @@
 //! - [`ownership`]: controller ownerReferences, and the adopt/release rules of the
 //!   controller reference manager.
 //! - [`replicaset`]: ReplicaSet and ReplicationController through one [`WorkloadView`].
-//! - [`deployment`]: one rollout step of a Deployment over its ReplicaSets.
+//! - [`deployment`]: one sync of a Deployment over its ReplicaSets: a rollout step, or
+//!   (paused or rescaled) proportional scaling; revisions for `kubectl rollout undo`.
 //! - [`history`]: the ControllerRevisions DaemonSets and StatefulSets record templates in.
 //! - [`daemonset`]: one daemon pod per eligible node, rolling updates with surge.
 //! - [`statefulset`]: ordinal pods with stable names, ordered or parallel, partitioned updates.
@@ -37,7 +38,7 @@ pub mod replicaset;
 pub mod statefulset;
 pub mod ttl;
 
-pub use deployment::{plan_deployment, DeploymentPlan, ReplicaSetScale};
+pub use deployment::{plan_deployment, DeploymentPlan, NewReplicaSetUpdate, ReplicaSetScale};
 pub use ownership::{claim, controller_of, controller_reference, Claim};
 pub use replicaset::{
     plan_replicas, pod_from_template, slow_start_batches, ReplicaPlan, ReplicaStatus, WorkloadView,

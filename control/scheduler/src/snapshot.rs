@@ -69,17 +69,23 @@ impl Snapshot {
     /// informer does not even watch finished pods, since they hold no resources. A uid listed
     /// twice counts once (the later entry), as in kube-scheduler's cache, which is keyed by uid.
     pub fn new(nodes: Vec<Node>, pods: &[Pod]) -> Snapshot {
+        Snapshot::from_pods(nodes, pods.iter().cloned())
+    }
+
+    /// [`Snapshot::new`] taking the pods by value, for a caller that would otherwise clone
+    /// every pod only to drop its own copy.
+    pub fn from_pods(nodes: Vec<Node>, pods: impl IntoIterator<Item = Pod>) -> Snapshot {
         let mut snapshot =
             Snapshot::from_node_infos(nodes.into_iter().map(NodeInfo::from_node).collect());
         for pod in pods {
-            if is_finished(pod) {
+            if is_finished(&pod) {
                 continue;
             }
             let Some(name) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
                 continue;
             };
             if let Some(&i) = snapshot.index.get(name) {
-                snapshot.add(i, pod.clone());
+                snapshot.add(i, pod);
             }
         }
         snapshot

@@ -112,6 +112,18 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
         "s",
     );
     report("kube_scheduler_ci_floor", KUBE_SCHEDULER_FLOOR, "pods/s");
+    // Scheduled events are written off the binding path and dropped when their queue is
+    // full (as client-go's broadcaster does); say how many made it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events: Value = serde_json::from_slice(
+        &c0.expect_ok(Method::GET, "/api/v1/namespaces/sched/events", None)
+            .await?,
+    )?;
+    report(
+        "scheduler_scheduled_events_recorded",
+        events["items"].as_array().map_or(0, |a| a.len()) as f64,
+        "events",
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control_scheduler::{schedule, Snapshot};
+use control_scheduler::{schedule_from, Snapshot};
 use http::Method;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
 use crate::apiserver::handlers::now_rfc3339;
@@ -30,7 +30,7 @@ use crate::informer::{all_synced, Informer};
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 
 /// Binder tasks (and connections) writing bindings in parallel.
-const BINDERS: usize = 8;
+const BINDERS: usize = 16;
 
 /// How long an assumed pod may stay invisible in the informer before the assumption is
 /// dropped (kube-scheduler's assumed-pod TTL is similar in spirit).
@@ -64,16 +64,26 @@ pub async fn run(cfg: KubeConfig) {
     let pods = Informer::start(cfg.clone(), "/api/v1/pods", changed.clone());
     let nodes = Informer::start(cfg.clone(), "/api/v1/nodes", changed.clone());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<BindOutcome>();
+    let events = EventRecorder::start(&cfg);
     let binders: Vec<mpsc::UnboundedSender<BindJob>> = (0..BINDERS)
         .map(|_| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(binder(cfg.clone(), rx, done_tx.clone(), changed.clone()));
+            tokio::spawn(binder(
+                cfg.clone(),
+                rx,
+                done_tx.clone(),
+                changed.clone(),
+                events.clone(),
+            ));
             tx
         })
         .collect();
     let mut state = State {
+        pods: TypedCache::new(),
+        nodes: TypedCache::new(),
         reported: HashMap::new(),
         assumed: HashMap::new(),
+        next_start: 0,
         next_binder: 0,
         binders,
     };
@@ -109,21 +119,108 @@ pub async fn run(cfg: KubeConfig) {
     }
 }
 
+/// Typed copies of an informer's objects, converted again only when their resourceVersion
+/// changes: converting 10,000 pods from JSON on every pass cost more than deciding them.
+struct TypedCache<T> {
+    by_key: HashMap<String, (String, T)>,
+}
+
+impl<T: serde::de::DeserializeOwned + Clone> TypedCache<T> {
+    fn new() -> Self {
+        TypedCache {
+            by_key: HashMap::new(),
+        }
+    }
+
+    fn refresh(&mut self, informer: &Informer) -> Vec<T> {
+        informer.read(|objs| {
+            self.by_key.retain(|k, _| objs.contains_key(k));
+            let mut out = Vec::with_capacity(objs.len());
+            for (k, v) in objs {
+                let rv = v["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                match self.by_key.get(k) {
+                    Some((seen, t)) if seen == rv => out.push(t.clone()),
+                    _ => {
+                        if let Ok(t) = T::deserialize(v) {
+                            self.by_key.insert(k.clone(), (rv.to_string(), t.clone()));
+                            out.push(t);
+                        }
+                    }
+                }
+            }
+            out
+        })
+    }
+}
+
 struct State {
+    pods: TypedCache<Pod>,
+    nodes: TypedCache<Node>,
     /// The last failure reported per pod uid, so an unschedulable pod is not re-reported on
     /// every unrelated change.
     reported: HashMap<String, String>,
     assumed: HashMap<String, Assumed>,
+    next_start: usize,
     next_binder: usize,
     binders: Vec<mpsc::UnboundedSender<BindJob>>,
 }
 
-/// Writes bindings and their events; reconnects after failures.
+/// Records Events off the binding path, as client-go's event broadcaster does: a bounded
+/// queue drained by a few writer tasks, and an event that finds the queue full is dropped
+/// (logged at debug) rather than slowing scheduling down.
+#[derive(Clone)]
+struct EventRecorder {
+    queue: mpsc::Sender<EventJob>,
+}
+
+/// The pod, the event type, its reason and its message.
+type EventJob = (Pod, &'static str, &'static str, String);
+
+/// Events waiting to be written before new ones are dropped (client-go uses 1,000).
+const EVENT_QUEUE: usize = 1000;
+const EVENT_WRITERS: usize = 2;
+
+impl EventRecorder {
+    fn start(cfg: &KubeConfig) -> EventRecorder {
+        let (tx, rx) = mpsc::channel::<EventJob>(EVENT_QUEUE);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..EVENT_WRITERS {
+            let cfg = cfg.clone();
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                let mut conn: Option<Connection> = None;
+                loop {
+                    let Some((pod, kind, reason, message)) = rx.lock().await.recv().await else {
+                        return;
+                    };
+                    if conn.is_none() {
+                        conn = Connection::connect(&cfg).await.ok();
+                    }
+                    let Some(c) = conn.as_mut() else { continue };
+                    if let Err(e) = event(c, &pod, kind, reason, &message).await {
+                        tracing::debug!("recording an event failed: {e:#}");
+                        conn = None;
+                    }
+                }
+            });
+        }
+        EventRecorder { queue: tx }
+    }
+
+    fn record(&self, pod: Pod, kind: &'static str, reason: &'static str, message: String) {
+        if self.queue.try_send((pod, kind, reason, message)).is_err() {
+            tracing::debug!("event queue full; event dropped");
+        }
+    }
+}
+
+/// Writes bindings (their events go to the recorder); reconnects after failures.
 async fn binder(
     cfg: KubeConfig,
     mut jobs: mpsc::UnboundedReceiver<BindJob>,
     done: mpsc::UnboundedSender<BindOutcome>,
     changed: Arc<Notify>,
+    events: EventRecorder,
 ) {
     let mut conn: Option<Connection> = None;
     while let Some(job) = jobs.recv().await {
@@ -140,6 +237,12 @@ async fn binder(
             match bind(c, &job).await {
                 Ok(ok) => {
                     refused = !ok;
+                    if ok {
+                        let ns = job.pod.metadata.namespace.as_deref().unwrap_or_default();
+                        let name = job.pod.metadata.name.as_deref().unwrap_or_default();
+                        let message = format!("Successfully assigned {ns}/{name} to {}", job.node);
+                        events.record(job.pod.clone(), "Normal", "Scheduled", message);
+                    }
                     break;
                 }
                 Err(e) => {
@@ -155,7 +258,7 @@ async fn binder(
     }
 }
 
-/// Binds one pod and records the `Scheduled` event; `Ok(false)` when the API refused.
+/// Binds one pod; `Ok(false)` when the API refused.
 async fn bind(c: &mut Connection, job: &BindJob) -> anyhow::Result<bool> {
     let pod = &job.pod;
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -174,21 +277,7 @@ async fn bind(c: &mut Connection, job: &BindJob) -> anyhow::Result<bool> {
         return Ok(false);
     }
     tracing::debug!(%ns, %name, %node, "pod scheduled");
-    event(
-        c,
-        pod,
-        "Normal",
-        "Scheduled",
-        &format!("Successfully assigned {ns}/{name} to {node}"),
-    )
-    .await?;
     Ok(true)
-}
-
-fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
-    objs.into_iter()
-        .filter_map(|o| serde_json::from_value(o).ok())
-        .collect()
 }
 
 /// Whether this loop should place the pod now.
@@ -215,8 +304,8 @@ async fn pass(
     nodes: &Informer,
     state: &mut State,
 ) -> anyhow::Result<()> {
-    let all: Vec<Pod> = typed(pods.objects());
-    let node_list: Vec<Node> = typed(nodes.objects());
+    let all: Vec<Pod> = state.pods.refresh(pods);
+    let node_list: Vec<Node> = state.nodes.refresh(nodes);
     // Assumptions end when the informer shows the pod bound (or gone), or when they expire.
     let by_uid: HashMap<&str, &Pod> = all
         .iter()
@@ -265,7 +354,11 @@ async fn pass(
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        match schedule(&pod, &snapshot) {
+        // Like kube-scheduler's nextStartNodeIndex: each search starts where the last one
+        // stopped, so sampled searches spread over every node rather than the first few.
+        let (decision, next) = schedule_from(&pod, &snapshot, state.next_start);
+        state.next_start = next;
+        match decision {
             Ok(node) => {
                 snapshot.assume(pod.clone(), &node);
                 state.reported.remove(&uid);

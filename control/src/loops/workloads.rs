@@ -8,28 +8,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use control_controllers::{plan_deployment, plan_replicas, pod_from_template, WorkloadView};
+use control_controllers::deployment::REVISION_ANNOTATION;
+use control_controllers::{
+    controller_of, plan_deployment, plan_replicas, pod_from_template, WorkloadView,
+};
 use http::Method;
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use super::common::{key, merge_patch, satisfied, typed, Expectation};
 use crate::client::{Connection, KubeConfig};
 use crate::informer::{all_synced, Informer};
-
-/// How long unseen creations and deletions hold an owner back before it is planned anyway.
-const EXPECTATIONS_TTL: Duration = Duration::from_secs(30);
-
-/// Objects an owner wrote and is waiting to see (by `namespace/name`).
-struct Expectation {
-    created: HashSet<String>,
-    deleted: HashSet<String>,
-    since: Instant,
-}
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
@@ -79,32 +73,6 @@ struct Sets {
     deploys: Vec<Deployment>,
 }
 
-fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
-    objs.into_iter()
-        .filter_map(|o| serde_json::from_value(o).ok())
-        .collect()
-}
-
-fn key(ns: &Option<String>, name: &Option<String>) -> String {
-    format!(
-        "{}/{}",
-        ns.as_deref().unwrap_or(""),
-        name.as_deref().unwrap_or("")
-    )
-}
-
-/// Whether the owner's earlier writes are all visible (or expired).
-fn satisfied(exp: Option<&Expectation>, seen: &HashSet<String>) -> bool {
-    match exp {
-        None => true,
-        Some(e) if e.since.elapsed() > EXPECTATIONS_TTL => true,
-        Some(e) => {
-            e.created.iter().all(|k| seen.contains(k))
-                && e.deleted.iter().all(|k| !seen.contains(k))
-        }
-    }
-}
-
 async fn pass(
     c: &mut Connection,
     sets: &Sets,
@@ -142,8 +110,13 @@ async fn pass(
         .collect();
     expectations.retain(|uid, _| uids.contains(uid));
 
+    // ReplicaSets whose pods are not settled this pass (writes unseen, or made just now), and
+    // the status of the others as computed from this pass's pods: see the Deployment loop.
+    let mut unsettled: HashSet<String> = HashSet::new();
+    let mut fresh: HashMap<String, ReplicaSetStatus> = HashMap::new();
     for (owner, old_status) in &owners {
         if !satisfied(expectations.get(&owner.uid), &live_pods) {
+            unsettled.insert(owner.uid.clone());
             continue;
         }
         expectations.remove(&owner.uid);
@@ -177,11 +150,7 @@ async fn pass(
             let patch = json!({"metadata": {"ownerReferences": null}});
             merge_patch(c, &format!("/api/v1/namespaces/{ns}/pods/{name}"), &patch).await?;
         }
-        let mut exp = Expectation {
-            created: HashSet::new(),
-            deleted: HashSet::new(),
-            since: Instant::now(),
-        };
+        let mut exp = Expectation::new();
         if plan.create > 0 {
             if let Some(template) = &owner.template {
                 let pod = pod_from_template(owner, template, &format!("{}-", owner.name));
@@ -221,11 +190,14 @@ async fn pass(
                 exp.deleted.insert(format!("{ns}/{name}"));
             }
         }
-        if !exp.created.is_empty() || !exp.deleted.is_empty() {
+        if !exp.is_empty() {
+            unsettled.insert(owner.uid.clone());
             expectations.insert(owner.uid.clone(), exp);
         }
         let status = if owner.kind == "ReplicaSet" {
-            serde_json::to_value(plan.status.to_replica_set_status())?
+            let status = plan.status.to_replica_set_status();
+            fresh.insert(owner.uid.clone(), status.clone());
+            serde_json::to_value(status)?
         } else {
             serde_json::to_value(plan.status.to_replication_controller_status())?
         };
@@ -243,12 +215,34 @@ async fn pass(
         let ns = d.metadata.namespace.clone().unwrap_or_default();
         let name = d.metadata.name.clone().unwrap_or_default();
         let in_ns = |o: &Option<String>| o.as_deref() == Some(ns.as_str());
-        let rss: Vec<ReplicaSet> = sets
+        let mut rss: Vec<ReplicaSet> = sets
             .rss
             .iter()
             .filter(|r| in_ns(&r.metadata.namespace))
             .cloned()
             .collect();
+        // Both controllers run in this one loop, so the Deployment can wait until each of its
+        // ReplicaSets has acted on its size and plan from the availability just computed from
+        // the pods, rather than from a status written before the last deletions. That keeps
+        // a rollout within `replicas + maxSurge` pods and `replicas - maxUnavailable` ready
+        // ones at every instant, where kube-controller-manager holds them only up to the lag
+        // between its two controllers.
+        let mine = |rs: &ReplicaSet| controller_of(&rs.metadata).is_some_and(|r| r.uid == uid);
+        if rss.iter().any(|rs| {
+            mine(rs)
+                && rs
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| unsettled.contains(u))
+        }) {
+            continue;
+        }
+        for rs in rss.iter_mut().filter(|rs| mine(rs)) {
+            if let Some(status) = rs.metadata.uid.as_ref().and_then(|u| fresh.get(u)) {
+                rs.status = Some(status.clone());
+            }
+        }
         let pods: Vec<Pod> = sets
             .pods
             .iter()
@@ -280,11 +274,16 @@ async fn pass(
             )
             .await?;
         }
-        let mut exp = Expectation {
-            created: HashSet::new(),
-            deleted: HashSet::new(),
-            since: Instant::now(),
-        };
+        // The new ReplicaSet's annotations (its revision, after a rollback) come first, as in
+        // Kubernetes, so a scale that follows never leaves two ReplicaSets looking newest.
+        if let Some(update) = &plan.update_new {
+            let mut patch = json!({"metadata": {"annotations": update.annotations}});
+            if let Some(seconds) = update.min_ready_seconds {
+                patch["spec"] = json!({"minReadySeconds": seconds});
+            }
+            merge_patch(c, &rs_path(&update.name), &patch).await?;
+        }
+        let mut exp = Expectation::new();
         if let Some(rs) = &plan.create {
             let (code, resp) = c
                 .request(
@@ -305,50 +304,24 @@ async fn pass(
             let patch = json!({"metadata": {"annotations": s.annotations}, "spec": {"replicas": s.replicas}});
             merge_patch(c, &rs_path(&s.name), &patch).await?;
         }
-        if let Some((n, rev)) = &plan.revision_update {
-            let patch = json!({"metadata": {"annotations": {control_controllers::deployment::REVISION_ANNOTATION: rev}}});
-            merge_patch(c, &rs_path(n), &patch).await?;
-        }
         for n in &plan.delete {
             let (code, _) = c.request(Method::DELETE, &rs_path(n), None).await?;
             if code.is_success() {
                 exp.deleted.insert(format!("{ns}/{n}"));
             }
         }
-        if !exp.created.is_empty() || !exp.deleted.is_empty() {
+        if !exp.is_empty() {
             expectations.insert(uid.clone(), exp);
         }
         let d_path = format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}");
         if let Some(rev) = &plan.deployment_revision {
-            let patch = json!({"metadata": {"annotations": {control_controllers::deployment::REVISION_ANNOTATION: rev}}});
+            let patch = json!({"metadata": {"annotations": {REVISION_ANNOTATION: rev}}});
             merge_patch(c, &d_path, &patch).await?;
         }
         let status = serde_json::to_value(&plan.status)?;
         if serde_json::to_value(&d.status)? != status {
             merge_patch(c, &format!("{d_path}/status"), &json!({"status": status})).await?;
         }
-    }
-    Ok(())
-}
-
-async fn merge_patch(c: &mut Connection, path: &str, patch: &Value) -> anyhow::Result<()> {
-    let resp = c
-        .send(
-            Method::PATCH,
-            path,
-            Some(serde_json::to_vec(patch)?),
-            "application/merge-patch+json",
-        )
-        .await?;
-    let code = resp.status();
-    let body = http_body_util::BodyExt::collect(resp.into_body())
-        .await?
-        .to_bytes();
-    if !code.is_success()
-        && code != http::StatusCode::NOT_FOUND
-        && code != http::StatusCode::CONFLICT
-    {
-        tracing::warn!(%path, %code, "patch refused: {}", String::from_utf8_lossy(&body));
     }
     Ok(())
 }

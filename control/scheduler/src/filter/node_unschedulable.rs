@@ -1,6 +1,8 @@
 //! NodeUnschedulable: a cordoned node (`spec.unschedulable`) only takes pods that tolerate
 //! the `node.kubernetes.io/unschedulable:NoSchedule` taint the cordon implies.
 
+use std::sync::LazyLock;
+
 use k8s_openapi::api::core::v1::{Pod, Taint};
 
 use super::taint_toleration::tolerates;
@@ -12,6 +14,13 @@ pub const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
 /// kube-scheduler's reason for a cordoned node.
 pub const REASON: &str = "node(s) were unschedulable";
 
+/// The taint a cordon stands for, built once rather than for every cordoned node examined.
+static CORDON_TAINT: LazyLock<Taint> = LazyLock::new(|| Taint {
+    key: UNSCHEDULABLE_TAINT_KEY.to_string(),
+    effect: "NoSchedule".to_string(),
+    ..Taint::default()
+});
+
 pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
     let cordoned = node
         .node()
@@ -22,16 +31,11 @@ pub fn filter(pod: &Pod, node: &NodeInfo) -> Result<(), Rejection> {
     if !cordoned {
         return Ok(());
     }
-    let taint = Taint {
-        key: UNSCHEDULABLE_TAINT_KEY.to_string(),
-        effect: "NoSchedule".to_string(),
-        ..Taint::default()
-    };
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref());
     if tolerations
         .unwrap_or_default()
         .iter()
-        .any(|t| tolerates(t, &taint))
+        .any(|t| tolerates(t, &CORDON_TAINT))
     {
         return Ok(());
     }

@@ -19,17 +19,15 @@ pub fn node_score(pod: &Pod, node: &NodeInfo) -> i64 {
 fn score_for(want: Resources, node: &NodeInfo) -> i64 {
     let used = node.requested();
     let alloc = node.allocatable();
-    let fractions: Vec<f64> = [
-        (used.milli_cpu + want.milli_cpu, alloc.milli_cpu),
-        (used.memory + want.memory, alloc.memory),
-    ]
-    .into_iter()
-    .filter(|&(_, capacity)| capacity != 0)
-    .map(|(requested, capacity)| (requested as f64 / capacity as f64).min(1.0))
-    .collect();
-    // With two resources the standard deviation is half their difference.
-    let std = match fractions.as_slice() {
-        [a, b] => ((a - b) / 2.0).abs(),
+    let fraction = |requested: i64, capacity: i64| {
+        (capacity != 0).then(|| (requested as f64 / capacity as f64).min(1.0))
+    };
+    let cpu = fraction(used.milli_cpu + want.milli_cpu, alloc.milli_cpu);
+    let memory = fraction(used.memory + want.memory, alloc.memory);
+    // With two resources the standard deviation is half their difference; with fewer (a
+    // resource the node does not report) it is zero.
+    let std = match (cpu, memory) {
+        (Some(a), Some(b)) => ((a - b) / 2.0).abs(),
         _ => 0.0,
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
