@@ -5,6 +5,7 @@ pub mod apiserver;
 pub mod bench;
 pub mod client;
 pub mod informer;
+pub mod join;
 pub mod leader;
 pub mod loops;
 pub mod pki;

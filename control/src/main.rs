@@ -33,6 +33,48 @@ enum Command {
     /// Run the scheduler and controllers against an API server, under leader election: any
     /// number of these (and of `control serve`) may run, and exactly one of them acts.
     Controllers(ControllersArgs),
+    /// Manage bootstrap tokens that let nodes join (`node-os agent --token ...`), as
+    /// `kubeadm token` does.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where `control token` finds the cluster: an admin kubeconfig, or the data directory of a
+/// running `control serve` (its admin.kubeconfig).
+#[derive(clap::Args, Debug)]
+struct ClusterArgs {
+    /// Admin kubeconfig (e.g. DATA_DIR/admin.kubeconfig).
+    #[arg(long, conflicts_with = "data_dir")]
+    kubeconfig: Option<PathBuf>,
+    /// Data directory of a running `control serve`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token; prints it, then the command a node runs to join with it.
+    Create {
+        /// How long the token is valid (0: forever).
+        #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+        ttl: jiff::SignedDuration,
+        /// A note shown by `control token list`.
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// List tokens.
+    List {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Delete a token, given its id or the whole token.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
 }
 
 /// The loops beside the API server (scheduler, controllers, node lifecycle) and their settings.
@@ -208,6 +250,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::SimNodes(args) => sim_nodes(args),
         Command::Controllers(args) => controllers(args),
+        Command::Token(cmd) => token(cmd),
         Command::Serve(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
@@ -275,6 +318,14 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("range {a}-{b} is empty"));
     }
     Ok((a, b))
+}
+
+/// A duration, or a bare `0` for "never expires", as `kubeadm token create --ttl 0`.
+fn parse_ttl(s: &str) -> Result<jiff::SignedDuration, String> {
+    if s.trim() == "0" {
+        return Ok(jiff::SignedDuration::ZERO);
+    }
+    parse_duration(s)
 }
 
 fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
@@ -386,4 +437,67 @@ fn controllers(args: ControllersArgs) -> std::process::ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     });
     std::process::ExitCode::SUCCESS
+}
+
+fn token(cmd: TokenCommand) -> std::process::ExitCode {
+    use control::join::cli;
+    let cluster = match &cmd {
+        TokenCommand::Create { cluster, .. }
+        | TokenCommand::List { cluster }
+        | TokenCommand::Delete { cluster, .. } => cluster,
+    };
+    let cfg =
+        match cli::admin_kubeconfig(cluster.kubeconfig.as_deref(), cluster.data_dir.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cmd {
+            TokenCommand::Create {
+                ttl, description, ..
+            } => {
+                let created = cli::create(&cfg, Some(ttl), description).await?;
+                out(&format!(
+                    "{}\n{}\n",
+                    created.token.expose(),
+                    created.join_command
+                ));
+            }
+            TokenCommand::List { .. } => {
+                let tokens = cli::list(&cfg).await?;
+                out(&cli::render_table(&tokens, jiff::Timestamp::now()));
+            }
+            TokenCommand::Delete { id, .. } => {
+                let id = cli::delete(&cfg, &id).await?;
+                out(&format!("bootstrap token \"{id}\" deleted\n"));
+            }
+        }
+        anyhow::Ok(())
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints to stdout, ignoring a closed pipe (`control token create | head -1`).
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }

@@ -128,6 +128,69 @@ impl ClusterCa {
         })
     }
 
+    /// The CA certificate's `notAfter`, in Unix seconds: nothing it signs may outlive it.
+    pub fn not_after(&self) -> Result<i64> {
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .context("parsing the CA certificate")?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| anyhow::anyhow!("parsing the CA certificate: {e}"))?;
+        Ok(cert.validity().not_after.timestamp())
+    }
+
+    /// Signs a certificate request (whose self-signature is verified here) for the subject and
+    /// usages the caller checked, valid between the given Unix times. The subject and
+    /// extensions come from the arguments, never from the request, so nothing the requester
+    /// slipped into it beyond its public key ends up in the certificate.
+    pub fn sign_request(
+        &self,
+        request_der: &[u8],
+        common_name: &str,
+        organizations: &[&str],
+        usages: &[String],
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<String> {
+        let der = rustls_pki_types::CertificateSigningRequestDer::from(request_der.to_vec());
+        let requested = rcgen::CertificateSigningRequestParams::from_der(&der)
+            .context("parsing the certificate request")?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        for o in organizations {
+            dn.push(DnType::OrganizationName, *o);
+        }
+        params.distinguished_name = dn;
+        for u in usages {
+            match u.as_str() {
+                "digital signature" => params.key_usages.push(KeyUsagePurpose::DigitalSignature),
+                "key encipherment" => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
+                "client auth" => params
+                    .extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::ClientAuth),
+                "server auth" => params
+                    .extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::ServerAuth),
+                other => anyhow::bail!("usage {other:?} is not supported by this signer"),
+            }
+        }
+        let time = |t: i64| -> Result<_> {
+            Ok(x509_parser::time::ASN1Time::from_timestamp(t)
+                .map_err(|e| anyhow::anyhow!("time {t}: {e}"))?
+                .to_datetime())
+        };
+        params.not_before = time(not_before)?;
+        params.not_after = time(not_after)?;
+        let mut serial: [u8; 16] = rand::random();
+        serial[0] &= 0x7f;
+        params.serial_number = Some(serial.to_vec().into());
+        let csr = rcgen::CertificateSigningRequestParams {
+            params,
+            public_key: requested.public_key,
+        };
+        Ok(csr.signed_by(&self.issuer()?)?.pem())
+    }
+
     /// Returns the admin identity, issuing it on first use and keeping it in `pki/`.
     pub fn admin(&self) -> Result<CertKey> {
         let cert_path = self.dir.join("admin.crt");

@@ -4,7 +4,10 @@
 //! Only this module touches the store; everything else in the cluster talks to it over HTTPS.
 
 pub mod allocator;
+pub mod authn;
+pub mod authz;
 pub mod body;
+pub mod clusterinfo;
 pub mod discovery;
 pub mod handlers;
 pub mod metrics;
@@ -122,6 +125,8 @@ pub async fn serve(config: Config) -> Result<()> {
         local.ip().to_string()
     };
     let url = format!("https://{}:{}", host, local.port());
+    // Nodes discover the cluster from this before they hold any credential.
+    clusterinfo::publish(&server, &url).await?;
     let admin = server.ca.admin()?;
     let kubeconfig_path = config.data_dir.join("admin.kubeconfig");
     pki::write_private(
@@ -159,6 +164,14 @@ pub async fn serve(config: Config) -> Result<()> {
             identity: election_identity(&config.data_dir)?,
         },
     );
+    // The kubelet certificate signer needs the CA key, which only this process holds, so it
+    // runs here rather than under leader election; its writes are compare-and-swap guarded.
+    if config.run_controllers {
+        crate::loops::csr::start_signer(
+            identity("system:kube-controller-manager")?,
+            ClusterCa::load_or_create(&config.data_dir)?,
+        );
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -211,8 +224,18 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
-    let result = match request::route(&path) {
-        Ok(route) => {
+    // A client certificate wins over a bearer token, as kube-apiserver tries x509 first.
+    let identity = match identity {
+        Some(id) => Ok(Some(id)),
+        None => authn::bearer(
+            &server,
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        ),
+    };
+    let result = match identity.and_then(|id| request::route(&path).map(|r| (id, r))) {
+        Ok((identity, route)) => {
             let verb_label = verb_label(&method, &route, &query);
             let resource_label = match &route {
                 Route::Resource(r) => r.resource.plural,
@@ -264,11 +287,25 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let non_resource = |what| match authz::authorize_non_resource(identity, what) {
+        authz::Decision::Allow => Ok(()),
+        authz::Decision::Deny(_) if identity.is_none() => Err(ApiError::Unauthorized),
+        authz::Decision::Deny(_) => Err(ApiError::Forbidden(format!(
+            "forbidden: User \"{}\" cannot get path \"{}\"",
+            identity.map(|i| i.user.as_str()).unwrap_or_default(),
+            req.uri().path()
+        ))),
+    };
+    match &route {
+        Route::Health(_) | Route::Version => {}
+        Route::Metrics => non_resource(authz::NonResource::Metrics)?,
+        Route::Resource(rr) => authorize(server, identity, rr, req.method(), &query)?,
+        _ => non_resource(authz::NonResource::Discovery)?,
+    }
     match route {
         // Health and version are public, as kube-apiserver's default RBAC makes them.
         Route::Health(which) => Ok(discovery::health(server, which, &query)),
         Route::Version => Ok(discovery::version()),
-        _ if identity.is_none() => Err(ApiError::Unauthorized),
         Route::Metrics => Ok(server.metrics.render(server)),
         Route::CoreVersions => discovery::core_versions(server, &accept),
         Route::Groups => discovery::groups(&accept),
@@ -283,9 +320,53 @@ async fn dispatch(
                 rr: &rr,
                 query: &query,
                 accept: &accept,
+                requestor: identity,
             };
             handlers::dispatch(ctx, req).await
         }
+    }
+}
+
+/// Applies [`authz::authorize`] to a resource request: anonymous refusals are 401 (as this
+/// server has always answered unauthenticated clients), authenticated ones 403 with
+/// Kubernetes' message.
+fn authorize(
+    server: &ApiServer,
+    identity: Option<&Identity>,
+    rr: &request::ResourceRequest,
+    method: &Method,
+    query: &Query,
+) -> Result<(), ApiError> {
+    let attrs = authz::Attributes {
+        verb: authz::verb(method, rr.name.is_some(), query.flag("watch")),
+        group: rr.resource.group,
+        resource: rr.resource.plural,
+        subresource: rr.subresource.as_deref(),
+        namespace: rr.namespace.as_deref(),
+        name: rr.name.as_deref(),
+    };
+    let pod_node = if authz::needs_pod_node(identity, &attrs) {
+        server
+            .store
+            .get(&objects::key(
+                rr.resource,
+                rr.namespace.as_deref(),
+                rr.name.as_deref().unwrap_or(""),
+            ))
+            .and_then(|kv| objects::decode(&kv).ok())
+            .and_then(|pod| pod["spec"]["nodeName"].as_str().map(str::to_string))
+    } else {
+        None
+    };
+    match (
+        authz::authorize(identity, &attrs, pod_node.as_deref()),
+        identity,
+    ) {
+        (authz::Decision::Allow, _) => Ok(()),
+        (authz::Decision::Deny(_), None) => Err(ApiError::Unauthorized),
+        (authz::Decision::Deny(reason), Some(id)) => Err(ApiError::Forbidden(
+            authz::forbidden_message(&id.user, &attrs, reason.as_deref()),
+        )),
     }
 }
 

@@ -170,6 +170,7 @@ async fn empty_namespace(server: &Arc<ApiServer>, ns: &str) -> Result<usize> {
                 rr: &rr,
                 query: &query,
                 accept: "",
+                requestor: None,
             };
             match delete_one(&ctx, &name, &DeleteOptions::default()).await {
                 Ok(_) => {}

@@ -22,6 +22,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("Unauthorized")]
     Unauthorized,
+    /// 401 with the reason credentials were refused (never containing a secret).
+    #[error("{0}")]
+    BadCredentials(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{kind_plural} \"{name}\" not found")]
@@ -136,7 +139,7 @@ impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -154,7 +157,7 @@ impl ApiError {
     fn reason(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Unauthorized => "Unauthorized",
+            ApiError::Unauthorized | ApiError::BadCredentials(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",

@@ -1,7 +1,9 @@
 //! The control plane's loops. Each one watches through the API (never the store) and writes
 //! back through it with an identity of its own, as kube-controller-manager and kube-scheduler do.
 
+pub mod bootstraptokens;
 pub mod common;
+pub mod csr;
 pub mod daemonset;
 pub mod endpoints;
 pub mod gc;
@@ -43,6 +45,8 @@ fn spawn_controllers(cfg: &KubeConfig, brain: &Brain) -> Vec<JoinHandle<()>> {
         h.push(tokio::spawn(serviceaccounts::run(cfg.clone())));
         h.push(tokio::spawn(endpoints::run(cfg.clone())));
         h.push(tokio::spawn(resourcequota::run(cfg.clone())));
+        h.push(tokio::spawn(bootstraptokens::run(cfg.clone())));
+        h.push(tokio::spawn(csr::run_approver(cfg.clone())));
     }
     if let Some(cidrs) = brain.pod_cidrs {
         h.push(tokio::spawn(nodeipam::run(cfg.clone(), cidrs)));

@@ -29,6 +29,9 @@ pub struct Ctx<'a> {
     pub rr: &'a ResourceRequest,
     pub query: &'a Query,
     pub accept: &'a str,
+    /// Who asked (None for anonymous requests and the server's own writes): creates record it
+    /// where Kubernetes does (a CSR's spec.username/groups) and NodeRestriction checks it.
+    pub requestor: Option<&'a super::tls::Identity>,
 }
 
 impl Ctx<'_> {

@@ -125,6 +125,7 @@ impl WatchState {
                 rr: &self.rr,
                 query: &self.query,
                 accept: &self.accept,
+                requestor: None,
             };
             let rv = obj["metadata"]["resourceVersion"]
                 .as_str()
@@ -175,7 +176,7 @@ impl WatchState {
                             }
                             continue;
                         }
-                        let ctx = Ctx { server: &self.server, rr: &self.rr, query: &self.query, accept: &self.accept };
+                        let ctx = Ctx { server: &self.server, rr: &self.rr, query: &self.query, accept: &self.accept, requestor: None };
                         if let Some((kind, obj)) = transform(&ctx, &self.filter, &ev) {
                             return Some(self.encode(kind, &obj));
                         }

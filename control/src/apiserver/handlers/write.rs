@@ -150,6 +150,9 @@ pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<R
         ensure_namespace_accepts(&ctx, &display_name)?;
     }
     prepare_new(&ctx, &mut obj);
+    if r.kind == "CertificateSigningRequest" && r.group == "certificates.k8s.io" {
+        set_csr_requestor(&mut obj, ctx.requestor);
+    }
     // LimitRanger's defaults are a mutating admission step: before names and validation.
     let limit_ranges = if r.group.is_empty() && r.kind == "Pod" {
         quota::default_pod_resources(&ctx, &mut obj)?
@@ -162,6 +165,18 @@ pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<R
             obj.meta_mut().insert("name".into(), json!(name));
         }
         let name = obj.name().unwrap_or_default().to_string();
+        crate::apiserver::authz::node_restriction_on_create(
+            ctx.requestor,
+            r.group,
+            r.plural,
+            &name,
+        )
+        .map_err(|why| {
+            ApiError::Forbidden(format!(
+                "{} \"{name}\" is forbidden: {why}",
+                crate::apiserver::status::qualified(r)
+            ))
+        })?;
         let mut candidate = obj.clone();
         if r.kind == "Job" {
             let uid = candidate.meta_str("uid").unwrap_or_default().to_string();
@@ -241,6 +256,25 @@ fn prepare_new(ctx: &Ctx<'_>, obj: &mut Value) {
                 }
             }
         }
+    }
+}
+
+/// The requestor of a CSR is whoever created it, whatever the body claims: approvers trust
+/// `spec.username` and `spec.groups`, so a client must not be able to pick them.
+fn set_csr_requestor(obj: &mut Value, requestor: Option<&crate::apiserver::tls::Identity>) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for f in ["username", "uid", "groups", "extra"] {
+        spec.remove(f);
+    }
+    if let Some(id) = requestor {
+        let mut groups = id.groups.clone();
+        if !groups.iter().any(|g| g == "system:authenticated") {
+            groups.push("system:authenticated".into());
+        }
+        spec.insert("username".into(), json!(id.user));
+        spec.insert("groups".into(), json!(groups));
     }
 }
 
