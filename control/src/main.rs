@@ -287,23 +287,10 @@ fn main() -> std::process::ExitCode {
                 pod_cidrs: brain.pod_cidrs,
                 node_lifecycle: brain.node_lifecycle,
             };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: starting the runtime: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
-            };
-            match rt.block_on(apiserver::serve(config)) {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
+            block_on(
+                &mut tokio::runtime::Builder::new_multi_thread(),
+                apiserver::serve(config),
+            )
         }
     }
 }
@@ -376,23 +363,10 @@ fn sim_nodes(args: SimNodesArgs) -> std::process::ExitCode {
         connections: args.connections.max(1),
         ..control::simnodes::SimConfig::default()
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(control::simnodes::run(cfg, sim)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    block_on(
+        &mut tokio::runtime::Builder::new_multi_thread(),
+        control::simnodes::run(cfg, sim),
+    )
 }
 
 fn controllers(args: ControllersArgs) -> std::process::ExitCode {
@@ -422,21 +396,14 @@ fn controllers(args: ControllersArgs) -> std::process::ExitCode {
         identity: control::leader::process_identity(),
     };
     eprintln!("controllers: campaigning as {}", brain.identity);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(async move {
-        control::loops::start(cfg.clone(), cfg, brain);
-        let _ = tokio::signal::ctrl_c().await;
-    });
-    std::process::ExitCode::SUCCESS
+    block_on(
+        &mut tokio::runtime::Builder::new_multi_thread(),
+        async move {
+            control::loops::start(cfg.clone(), cfg, brain);
+            let _ = tokio::signal::ctrl_c().await;
+            Ok(())
+        },
+    )
 }
 
 fn token(cmd: TokenCommand) -> std::process::ExitCode {
@@ -454,17 +421,7 @@ fn token(cmd: TokenCommand) -> std::process::ExitCode {
                 return std::process::ExitCode::from(2);
             }
         };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
+    block_on(&mut tokio::runtime::Builder::new_current_thread(), async {
         match cmd {
             TokenCommand::Create {
                 ttl, description, ..
@@ -486,8 +443,23 @@ fn token(cmd: TokenCommand) -> std::process::ExitCode {
             }
         }
         anyhow::Ok(())
-    });
-    match result {
+    })
+}
+
+/// Runs `main` to completion on the runtime `rt` builds. A runtime that cannot be built, or
+/// an error from `main`, is printed and exits with 1.
+fn block_on(
+    rt: &mut tokio::runtime::Builder,
+    main: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(main) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -609,10 +609,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::testutil::ts;
 
     fn next(spec: &str, after: &str) -> String {
         Schedule::parse(spec)

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use crate::cron::{Schedule, ScheduleError};
 use crate::job::finished;
-use crate::ownership::{controller_of, controller_reference};
+use crate::ownership::{controller_of, controller_reference, name_and_uid};
 use crate::ControllerError;
 
 /// The annotation recording the scheduled time a Job was started for.
@@ -166,8 +166,7 @@ pub fn plan_cronjob(
         kind: "CronJob",
         field,
     };
-    let name = cj.metadata.name.clone().ok_or(missing("name"))?;
-    let uid = cj.metadata.uid.clone().ok_or(missing("uid"))?;
+    let (name, uid) = name_and_uid(&cj.metadata, "CronJob")?;
     let spec = cj.spec.as_ref().ok_or(missing("spec"))?;
     let mut plan = CronJobPlan {
         status: cj.status.clone().unwrap_or_default(),
@@ -402,26 +401,8 @@ fn schedule_next(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{merge, ts};
     use serde_json::{json, Value};
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        b.remove(&k);
-                    } else {
-                        merge(b.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (b, p) => *b = p,
-        }
-    }
 
     /// The seed CronJob (every minute) after admission, created at 12:00:30.
     fn cronjob(extra: Value) -> CronJob {
@@ -570,9 +551,9 @@ mod tests {
         assert_eq!(plan.scheduled_time, Some(ts("2024-05-01T12:00:00Z")));
     }
 
-    #[test]
-    fn forbid_does_not_start_a_second_job_while_one_runs() {
-        let cj = cronjob(json!({"spec": {"concurrencyPolicy": "Forbid"},
+    /// The seed CronJob with `spec` merged in, whose 12:01 Job `j1` still runs, and that Job.
+    fn one_running(spec: Value) -> (CronJob, [Job; 1]) {
+        let cj = cronjob(json!({"spec": spec,
                                 "status": {"lastScheduleTime": "2024-05-01T12:01:00Z",
                                            "active": [active_ref("hello-28576081", "j1")]}}));
         let running = [child(
@@ -581,6 +562,12 @@ mod tests {
             "running",
             "2024-05-01T12:01:01Z",
         )];
+        (cj, running)
+    }
+
+    #[test]
+    fn forbid_does_not_start_a_second_job_while_one_runs() {
+        let (cj, running) = one_running(json!({"concurrencyPolicy": "Forbid"}));
         let plan = plan_cronjob(&cj, &running, ts("2024-05-01T12:02:01Z")).unwrap();
         assert!(plan.create.is_none());
         assert!(plan.delete.is_empty());
@@ -605,16 +592,7 @@ mod tests {
 
     #[test]
     fn allow_runs_jobs_side_by_side() {
-        let cj = cronjob(
-            json!({"status": {"lastScheduleTime": "2024-05-01T12:01:00Z",
-                                           "active": [active_ref("hello-28576081", "j1")]}}),
-        );
-        let running = [child(
-            "hello-28576081",
-            "j1",
-            "running",
-            "2024-05-01T12:01:01Z",
-        )];
+        let (cj, running) = one_running(json!({}));
         let mut plan = plan_cronjob(&cj, &running, ts("2024-05-01T12:02:01Z")).unwrap();
         let mut job = plan.create.clone().unwrap();
         job.metadata.uid = Some("j2".into());
@@ -624,15 +602,7 @@ mod tests {
 
     #[test]
     fn replace_deletes_the_running_job_and_starts_the_new_one() {
-        let cj = cronjob(json!({"spec": {"concurrencyPolicy": "Replace"},
-                                "status": {"lastScheduleTime": "2024-05-01T12:01:00Z",
-                                           "active": [active_ref("hello-28576081", "j1")]}}));
-        let running = [child(
-            "hello-28576081",
-            "j1",
-            "running",
-            "2024-05-01T12:01:01Z",
-        )];
+        let (cj, running) = one_running(json!({"concurrencyPolicy": "Replace"}));
         let plan = plan_cronjob(&cj, &running, ts("2024-05-01T12:02:01Z")).unwrap();
         assert_eq!(plan.delete, vec!["hello-28576081"]);
         assert!(plan.create.is_some());

@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use control_apimachinery::selector::LabelSelector;
 use control_scheduler::filter::node_affinity::selector_matches;
 use control_scheduler::filter::taint_toleration::tolerates;
 use jiff::Timestamp;
@@ -36,7 +35,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::deployment::resolve_int_or_percent;
 use crate::history::{self, HistoryOwner, REVISION_HASH_LABEL};
-use crate::ownership::{claim, controller_reference, Claim};
+use crate::ownership::{claim, controller_reference, controller_selector, name_and_uid, Claim};
 use crate::podutil::{is_pod_available, is_pod_ready};
 use crate::ControllerError;
 
@@ -322,24 +321,9 @@ pub fn plan_daemonset(
     now: Timestamp,
 ) -> Result<DaemonSetPlan, ControllerError> {
     let kind = "DaemonSet";
-    let name = ds
-        .metadata
-        .name
-        .clone()
-        .ok_or(ControllerError::MissingMetadata {
-            kind,
-            field: "name",
-        })?;
-    let uid = ds
-        .metadata
-        .uid
-        .clone()
-        .ok_or(ControllerError::MissingMetadata { kind, field: "uid" })?;
+    let (name, uid) = name_and_uid(&ds.metadata, kind)?;
     let spec = ds.spec.clone().unwrap_or_default();
-    let selector = LabelSelector::from_api(Some(&spec.selector))?;
-    if selector.is_empty() {
-        return Err(ControllerError::EmptySelector { kind, name });
-    }
+    let selector = controller_selector(kind, &name, Some(&spec.selector))?;
     let mut plan = DaemonSetPlan::default();
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(plan);
@@ -814,11 +798,8 @@ fn status_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{merge, now};
     use serde_json::{json, Value};
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
 
     fn ds(extra: Value) -> DaemonSet {
         let mut base = json!({
@@ -835,21 +816,6 @@ mod tests {
         });
         merge(&mut base, extra);
         serde_json::from_value(base).unwrap()
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        b.remove(&k);
-                    } else {
-                        merge(b.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (b, p) => *b = p,
-        }
     }
 
     fn node(name: &str, extra: Value) -> Node {

@@ -45,7 +45,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use control_apimachinery::selector::LabelSelector;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
@@ -55,7 +54,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
-use crate::ownership::{claim, controller_of, controller_reference, Claim};
+use crate::ownership::{
+    claim, controller_of, controller_reference, controller_selector, name_and_uid, Claim,
+};
 use crate::ControllerError;
 
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -481,24 +482,9 @@ pub fn plan_deployment(
     now: Timestamp,
 ) -> Result<DeploymentPlan, ControllerError> {
     let kind = "Deployment";
-    let name = d
-        .metadata
-        .name
-        .clone()
-        .ok_or(ControllerError::MissingMetadata {
-            kind,
-            field: "name",
-        })?;
-    let uid = d
-        .metadata
-        .uid
-        .clone()
-        .ok_or(ControllerError::MissingMetadata { kind, field: "uid" })?;
+    let (name, uid) = name_and_uid(&d.metadata, kind)?;
     let spec = d.spec.clone().unwrap_or_default();
-    let selector = LabelSelector::from_api(Some(&spec.selector))?;
-    if selector.is_empty() {
-        return Err(ControllerError::EmptySelector { kind, name });
-    }
+    let selector = controller_selector(kind, &name, Some(&spec.selector))?;
     let desired = spec.replicas.unwrap_or(1);
     let strategy = strategy_of(d, desired)?;
     let (max_surge, max_unavailable) = match strategy {
@@ -1148,11 +1134,8 @@ fn progressing_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::now;
     use serde_json::json;
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
 
     fn template(image: &str) -> Value {
         json!({
@@ -1600,10 +1583,11 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn growing_mid_rollout_spreads_the_new_replicas_in_proportion() {
+    /// The plan of a Deployment of 10 (at most 13 pods) rolling from nginx:1.26 (8 pods) to
+    /// nginx:1.27 (5 pods, 2 available), resized to `replicas`; and the new template's hash.
+    fn resized_mid_rollout(replicas: i32) -> (DeploymentPlan, String) {
         let mut d = deployment("nginx:1.27", rolling(), steady_status());
-        d.spec.as_mut().unwrap().replicas = Some(20);
+        d.spec.as_mut().unwrap().replicas = Some(replicas);
         let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
         let old = sized(
             replica_set("web-aaaa", "nginx:1.26", 1, 8, 8, "2024-04-01T00:00:00Z"),
@@ -1623,6 +1607,12 @@ mod tests {
             13,
         );
         let plan = plan_deployment(&d, &[old, new], &[], now()).unwrap();
+        (plan, hash)
+    }
+
+    #[test]
+    fn growing_mid_rollout_spreads_the_new_replicas_in_proportion() {
+        let (plan, hash) = resized_mid_rollout(20);
         // 20 + 5 surge = 25 allowed, 13 running: 8 * 25/13 ~ 15 and 5 * 25/13 ~ 10.
         assert_eq!(
             sizes(&plan),
@@ -1638,27 +1628,7 @@ mod tests {
 
     #[test]
     fn shrinking_mid_rollout_takes_replicas_from_every_active_replica_set() {
-        let mut d = deployment("nginx:1.27", rolling(), steady_status());
-        d.spec.as_mut().unwrap().replicas = Some(5);
-        let hash = pod_template_hash(&d.spec.as_ref().unwrap().template, None);
-        let old = sized(
-            replica_set("web-aaaa", "nginx:1.26", 1, 8, 8, "2024-04-01T00:00:00Z"),
-            10,
-            13,
-        );
-        let new = sized(
-            replica_set(
-                &format!("web-{hash}"),
-                "nginx:1.27",
-                2,
-                5,
-                2,
-                "2024-05-01T11:00:00Z",
-            ),
-            10,
-            13,
-        );
-        let plan = plan_deployment(&d, &[old, new], &[], now()).unwrap();
+        let (plan, hash) = resized_mid_rollout(5);
         // 5 + 2 surge = 7 allowed: 8 * 7/13 ~ 4 and 5 * 7/13 ~ 3.
         assert_eq!(
             sizes(&plan),

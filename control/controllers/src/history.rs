@@ -298,9 +298,10 @@ mod tests {
         assert_eq!(template_of(&r), Some(t));
     }
 
-    #[test]
-    fn a_new_template_gets_a_new_revision_numbered_after_the_newest() {
-        let t = template("nginx:3");
+    /// The current revision for a template running `image`, over a history of web-a
+    /// (nginx:1, revision 1) and web-b (nginx:2, revision 2).
+    fn current_over_two_revisions(image: &str) -> Current {
+        let t = template(image);
         let sel = selector();
         let all = vec![
             revision("web-a", "nginx:1", 1),
@@ -308,6 +309,12 @@ mod tests {
         ];
         let claimed = claim_revisions(&owner(&t, &sel), &all);
         let current = current_revision(&owner(&t, &sel), &claimed.owned, &all).unwrap();
+        current
+    }
+
+    #[test]
+    fn a_new_template_gets_a_new_revision_numbered_after_the_newest() {
+        let current = current_over_two_revisions("nginx:3");
         let created = current.create.expect("a new revision");
         assert_eq!(created.revision, 3);
         assert_eq!(current.name, format!("web-{}", current.hash));
@@ -319,14 +326,7 @@ mod tests {
 
     #[test]
     fn rolling_back_renumbers_the_old_revision_instead_of_copying_it() {
-        let t = template("nginx:1");
-        let sel = selector();
-        let all = vec![
-            revision("web-a", "nginx:1", 1),
-            revision("web-b", "nginx:2", 2),
-        ];
-        let claimed = claim_revisions(&owner(&t, &sel), &all);
-        let current = current_revision(&owner(&t, &sel), &claimed.owned, &all).unwrap();
+        let current = current_over_two_revisions("nginx:1");
         assert!(current.create.is_none());
         assert_eq!(current.renumber, Some(("web-a".to_owned(), 3)));
         assert_eq!(current.hash, "a");

@@ -35,7 +35,7 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use crate::ownership::{claim, controller_reference, Claim};
+use crate::ownership::{claim, controller_reference, name_and_uid, Claim};
 use crate::podutil::{deletion_order, is_pod_active, is_pod_ready};
 use crate::ControllerError;
 
@@ -164,8 +164,7 @@ struct Spec<'a> {
 
 fn spec_of(job: &Job) -> Result<Spec<'_>, ControllerError> {
     let missing = |field| ControllerError::MissingMetadata { kind: "Job", field };
-    let name = job.metadata.name.clone().ok_or(missing("name"))?;
-    let uid = job.metadata.uid.clone().ok_or(missing("uid"))?;
+    let (name, uid) = name_and_uid(&job.metadata, "Job")?;
     let spec = job.spec.as_ref().ok_or(missing("spec"))?;
     let selector = LabelSelector::from_api(spec.selector.as_ref())?;
     if selector.is_empty() || selector.matches_nothing() {
@@ -773,26 +772,8 @@ fn manage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{merge, now};
     use serde_json::{json, Value};
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        b.remove(&k);
-                    } else {
-                        merge(b.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (b, p) => *b = p,
-        }
-    }
 
     /// The seed Job after admission (completions 2, parallelism 2), with `extra` merged in.
     fn job(extra: Value) -> Job {

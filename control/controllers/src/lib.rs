@@ -36,6 +36,8 @@ pub mod ownership;
 pub mod podutil;
 pub mod replicaset;
 pub mod statefulset;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod ttl;
 
 pub use deployment::{plan_deployment, DeploymentPlan, NewReplicaSetUpdate, ReplicaSetScale};

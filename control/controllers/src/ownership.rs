@@ -6,7 +6,45 @@
 use std::collections::BTreeMap;
 
 use control_apimachinery::selector::LabelSelector;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector as ApiLabelSelector, ObjectMeta, OwnerReference,
+};
+
+use crate::ControllerError;
+
+/// The name and uid of a controller of `kind`: without either no ownerReference to it can be
+/// made.
+pub fn name_and_uid(
+    meta: &ObjectMeta,
+    kind: &'static str,
+) -> Result<(String, String), ControllerError> {
+    let name = meta.name.clone().ok_or(ControllerError::MissingMetadata {
+        kind,
+        field: "name",
+    })?;
+    let uid = meta
+        .uid
+        .clone()
+        .ok_or(ControllerError::MissingMetadata { kind, field: "uid" })?;
+    Ok((name, uid))
+}
+
+/// The selector of the controller `kind`/`name`. An empty one (or none) is refused, as
+/// Kubernetes' validation would have: it would adopt the whole namespace.
+pub fn controller_selector(
+    kind: &'static str,
+    name: &str,
+    selector: Option<&ApiLabelSelector>,
+) -> Result<LabelSelector, ControllerError> {
+    let selector = LabelSelector::from_api(selector)?;
+    if selector.is_empty() {
+        return Err(ControllerError::EmptySelector {
+            kind,
+            name: name.to_owned(),
+        });
+    }
+    Ok(selector)
+}
 
 /// The ownerReference marked `controller: true`, if any. An object has at most one.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {

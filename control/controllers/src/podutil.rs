@@ -127,11 +127,8 @@ pub fn deletion_order(a: &Pod, b: &Pod, now: Timestamp) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::now;
     use serde_json::json;
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
 
     fn pod(value: serde_json::Value) -> Pod {
         serde_json::from_value(value).unwrap()

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::ownership::{claim, controller_reference, Claim};
+use crate::ownership::{claim, controller_reference, controller_selector, name_and_uid, Claim};
 use crate::podutil::{deletion_order, is_pod_active, is_pod_available, is_pod_ready};
 use crate::ControllerError;
 
@@ -41,34 +41,13 @@ pub struct WorkloadView {
     pub template: Option<PodTemplateSpec>,
 }
 
-fn name_and_uid(
-    meta: &ObjectMeta,
-    kind: &'static str,
-) -> Result<(String, String), ControllerError> {
-    let name = meta.name.clone().ok_or(ControllerError::MissingMetadata {
-        kind,
-        field: "name",
-    })?;
-    let uid = meta
-        .uid
-        .clone()
-        .ok_or(ControllerError::MissingMetadata { kind, field: "uid" })?;
-    Ok((name, uid))
-}
-
 impl WorkloadView {
     /// The view of an `apps/v1` ReplicaSet. A missing or empty selector is refused, as
     /// Kubernetes' validation would have.
     pub fn from_replica_set(rs: &ReplicaSet) -> Result<WorkloadView, ControllerError> {
         let (name, uid) = name_and_uid(&rs.metadata, "ReplicaSet")?;
         let spec = rs.spec.as_ref();
-        let selector = LabelSelector::from_api(spec.map(|s| &s.selector))?;
-        if selector.is_empty() {
-            return Err(ControllerError::EmptySelector {
-                kind: "ReplicaSet",
-                name,
-            });
-        }
+        let selector = controller_selector("ReplicaSet", &name, spec.map(|s| &s.selector))?;
         Ok(WorkloadView {
             api_version: "apps/v1",
             kind: "ReplicaSet",
@@ -297,11 +276,8 @@ pub fn pod_from_template(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{merge, now};
     use serde_json::{json, Value};
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
 
     fn replica_set(replicas: i32) -> WorkloadView {
         let rs: ReplicaSet = serde_json::from_value(json!({
@@ -337,21 +313,6 @@ mod tests {
         });
         merge(&mut base, extra);
         serde_json::from_value(base).unwrap()
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        b.remove(&k);
-                    } else {
-                        merge(b.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (b, p) => *b = p,
-        }
     }
 
     #[test]

@@ -24,7 +24,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use control_apimachinery::selector::LabelSelector;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume};
@@ -33,7 +32,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::deployment::resolve_int_or_percent;
 use crate::history::{self, HistoryOwner, REVISION_HASH_LABEL};
-use crate::ownership::{claim, controller_reference, Claim};
+use crate::ownership::{claim, controller_reference, controller_selector, name_and_uid, Claim};
 use crate::podutil::{is_pod_available, is_pod_ready};
 use crate::ControllerError;
 
@@ -211,24 +210,9 @@ pub fn plan_statefulset(
     now: Timestamp,
 ) -> Result<StatefulSetPlan, ControllerError> {
     let kind = "StatefulSet";
-    let name = set
-        .metadata
-        .name
-        .clone()
-        .ok_or(ControllerError::MissingMetadata {
-            kind,
-            field: "name",
-        })?;
-    let uid = set
-        .metadata
-        .uid
-        .clone()
-        .ok_or(ControllerError::MissingMetadata { kind, field: "uid" })?;
+    let (name, uid) = name_and_uid(&set.metadata, kind)?;
     let spec = set.spec.clone().unwrap_or_default();
-    let selector = LabelSelector::from_api(Some(&spec.selector))?;
-    if selector.is_empty() {
-        return Err(ControllerError::EmptySelector { kind, name });
-    }
+    let selector = controller_selector(kind, &name, Some(&spec.selector))?;
     let deleting = set.metadata.deletion_timestamp.is_some();
     let namespace = set.metadata.namespace.as_deref();
     let old_status = set.status.clone().unwrap_or_default();
@@ -586,26 +570,8 @@ fn status_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{merge, now};
     use serde_json::{json, Value};
-
-    fn now() -> Timestamp {
-        "2024-05-01T12:00:00Z".parse().unwrap()
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        b.remove(&k);
-                    } else {
-                        merge(b.entry(k).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (b, p) => *b = p,
-        }
-    }
 
     fn sts(replicas: i32, image: &str, extra: Value) -> StatefulSet {
         let mut base = json!({

@@ -47,11 +47,8 @@ pub fn ttl_decision(job: &Job, now: Timestamp) -> TtlDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::ts;
     use serde_json::json;
-
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
 
     fn job(ttl: Option<i32>, condition: Option<&str>, deleting: bool) -> Job {
         let mut v = json!({

@@ -9,7 +9,6 @@
 //! (or a CronJob Jobs twice) while the informers have not yet seen the earlier writes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use control_controllers::cronjob::plan_cronjob;
@@ -22,13 +21,13 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
 use crate::apiserver::handlers::now_rfc3339;
 use crate::client::{Connection, KubeConfig};
-use crate::informer::{all_synced, Informer};
+use crate::informer::all_synced;
 use crate::loops::common::{
-    delete, key, merge_patch, satisfied, typed, Expectation, EXPECTATIONS_TTL,
+    adopt_and_release, create_pods, delete_expected, in_namespace, live_keys, merge_patch,
+    satisfied, typed, Driver, Expectation, EXPECTATIONS_TTL,
 };
 
 /// The longest the loop sleeps without a change: a safety net for a lost watch event.
@@ -48,25 +47,16 @@ struct State {
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
-    let changed = Arc::new(Notify::new());
-    let pods = Informer::start(cfg.clone(), "/api/v1/pods", changed.clone());
-    let jobs = Informer::start(cfg.clone(), "/apis/batch/v1/jobs", changed.clone());
-    let cronjobs = Informer::start(cfg.clone(), "/apis/batch/v1/cronjobs", changed.clone());
+    let mut driver = Driver::new(cfg);
+    let pods = driver.informer("/api/v1/pods");
+    let jobs = driver.informer("/apis/batch/v1/jobs");
+    let cronjobs = driver.informer("/apis/batch/v1/cronjobs");
     let mut state = State::default();
-    let mut conn: Option<Connection> = None;
     let mut sleep = RESYNC;
     loop {
-        tokio::select! {
-            _ = changed.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
-        }
-        // Let a burst of watch events land before planning.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        driver.wait(sleep).await;
         sleep = RESYNC;
-        if conn.is_none() {
-            conn = Connection::connect(&cfg).await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
+        let Some(c) = driver.connection().await else {
             sleep = Duration::from_secs(1);
             continue;
         };
@@ -77,7 +67,8 @@ pub async fn run(cfg: KubeConfig) {
         let pods: Vec<Pod> = typed(pods.objects());
         let jobs: Vec<Job> = typed(jobs.objects());
         let cronjobs: Vec<CronJob> = typed(cronjobs.objects());
-        match pass(c, &pods, &jobs, &cronjobs, &mut state).await {
+        let result = pass(c, &pods, &jobs, &cronjobs, &mut state).await;
+        match result {
             Ok(wake) => {
                 if let Some(at) = wake {
                     let until = at.duration_since(Timestamp::now());
@@ -86,8 +77,7 @@ pub async fn run(cfg: KubeConfig) {
                 }
             }
             Err(e) => {
-                tracing::warn!("batch controllers pass failed: {e:#}");
-                conn = None;
+                driver.failed("batch controllers", &e);
                 sleep = Duration::from_secs(1);
             }
         }
@@ -120,16 +110,8 @@ async fn pass(
     let mut wake = None;
 
     // Objects marked for deletion count as gone: their owners asked for that already.
-    let live_pods: HashSet<String> = pods
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| key(&p.metadata.namespace, &p.metadata.name))
-        .collect();
-    let live_jobs: HashSet<String> = jobs
-        .iter()
-        .filter(|j| j.metadata.deletion_timestamp.is_none())
-        .map(|j| key(&j.metadata.namespace, &j.metadata.name))
-        .collect();
+    let live_pods = live_keys(pods.iter().map(|p| &p.metadata));
+    let live_jobs = live_keys(jobs.iter().map(|j| &j.metadata));
     let mut pods_by_ns: HashMap<&str, Vec<Pod>> = HashMap::new();
     for p in pods {
         let ns = p.metadata.namespace.as_deref().unwrap_or("");
@@ -200,64 +182,34 @@ async fn sync_job(
             return Ok(None);
         }
     };
-    let pod_path = |n: &str| format!("/api/v1/namespaces/{ns}/pods/{n}");
+    let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
     let oref = control_controllers::controller_reference("batch/v1", "Job", &name, &uid);
-    for n in &plan.adopt {
-        merge_patch(
-            c,
-            &pod_path(n),
-            &json!({"metadata": {"ownerReferences": [oref]}}),
-        )
-        .await?;
-    }
-    for n in &plan.release {
-        merge_patch(
-            c,
-            &pod_path(n),
-            &json!({"metadata": {"ownerReferences": null}}),
-        )
-        .await?;
-    }
+    adopt_and_release(c, &pods_dir, &plan.adopt, &plan.release, &oref).await?;
     let mut exp = Expectation::new();
     let mut events: Vec<JobEvent> = plan.events.clone();
-    for n in &plan.delete {
-        if delete(c, &pod_path(n), None).await? {
-            exp.deleted.insert(format!("{ns}/{n}"));
-            events.push(JobEvent {
-                type_: "Normal",
-                reason: "SuccessfulDelete".into(),
-                message: format!("Deleted pod: {n}"),
-            });
-        }
+    for n in delete_expected(c, &pods_dir, &ns, &plan.delete, None, &mut exp).await? {
+        events.push(JobEvent {
+            type_: "Normal",
+            reason: "SuccessfulDelete".into(),
+            message: format!("Deleted pod: {n}"),
+        });
     }
-    let mut pending = plan.create.iter();
-    'batches: for batch in slow_start_batches(plan.create.len(), 1) {
-        for pod in pending.by_ref().take(batch) {
-            let (code, resp) = c
-                .request(
-                    Method::POST,
-                    &format!("/api/v1/namespaces/{ns}/pods"),
-                    Some(serde_json::to_vec(pod)?),
-                )
-                .await?;
-            if !code.is_success() {
-                tracing::warn!(%ns, job = %name, %code, "creating a pod failed: {}", String::from_utf8_lossy(&resp));
-                events.push(JobEvent {
-                    type_: "Warning",
-                    reason: "FailedCreate".into(),
-                    message: format!("Error creating: {}", api_message(&resp)),
-                });
-                break 'batches;
-            }
-            let created: Value = serde_json::from_slice(&resp)?;
-            let pod_name = created["metadata"]["name"].as_str().unwrap_or_default();
-            exp.created.insert(format!("{ns}/{pod_name}"));
-            events.push(JobEvent {
-                type_: "Normal",
-                reason: "SuccessfulCreate".into(),
-                message: format!("Created pod: {pod_name}"),
-            });
-        }
+    let batches = slow_start_batches(plan.create.len(), 1);
+    let created = create_pods(c, &ns, &plan.create, batches, &mut exp).await?;
+    for pod_name in &created.names {
+        events.push(JobEvent {
+            type_: "Normal",
+            reason: "SuccessfulCreate".into(),
+            message: format!("Created pod: {pod_name}"),
+        });
+    }
+    if let Some((code, resp)) = &created.refused {
+        tracing::warn!(%ns, job = %name, %code, "creating a pod failed: {}", String::from_utf8_lossy(resp));
+        events.push(JobEvent {
+            type_: "Warning",
+            reason: "FailedCreate".into(),
+            message: format!("Error creating: {}", api_message(resp)),
+        });
     }
     if !exp.is_empty() {
         state.job_expectations.insert(uid.clone(), exp);
@@ -333,11 +285,7 @@ async fn sync_cronjob(
         }
     }
     state.cron_expectations.remove(&uid);
-    let mut ns_jobs: Vec<Job> = jobs
-        .iter()
-        .filter(|j| j.metadata.namespace.as_deref() == Some(ns.as_str()))
-        .cloned()
-        .collect();
+    let mut ns_jobs = in_namespace(jobs, &ns);
     // An active Job the cache does not have may only be lagging: read it before the plan
     // forgets it.
     let active = cj

@@ -7,8 +7,7 @@
 //! one after another in the plan's order and the first failure ends the pass, which is what
 //! keeps `OrderedReady` ordered even in `Parallel`'s burst.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use control_controllers::controller_reference;
@@ -18,45 +17,33 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
-use tokio::sync::Notify;
 
-use super::common::{delete, key, merge_patch, satisfied, typed, Expectation};
+use super::common::{
+    adopt_and_release, delete, delete_expected, in_namespace, live_keys, merge_patch, patch_status,
+    settled, typed, write_revisions, Driver, Expectation,
+};
 use crate::client::{Connection, KubeConfig};
-use crate::informer::{all_synced, Informer};
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
-    let changed = Arc::new(Notify::new());
-    let pods = Informer::start(cfg.clone(), "/api/v1/pods", changed.clone());
-    let sets = Informer::start(cfg.clone(), "/apis/apps/v1/statefulsets", changed.clone());
-    let revisions = Informer::start(
-        cfg.clone(),
-        "/apis/apps/v1/controllerrevisions",
-        changed.clone(),
-    );
+    let mut driver = Driver::new(cfg);
+    let pods = driver.informer("/api/v1/pods");
+    let sets = driver.informer("/apis/apps/v1/statefulsets");
+    let revisions = driver.informer("/apis/apps/v1/controllerrevisions");
     let mut expectations: HashMap<String, Expectation> = HashMap::new();
-    let mut conn: Option<Connection> = None;
     loop {
-        tokio::select! {
-            _ = changed.notified() => {}
-            // Availability (minReadySeconds) and expired expectations change with time alone.
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if conn.is_none() {
-            conn = Connection::connect(&cfg).await.ok();
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        if !all_synced(&[&pods, &sets, &revisions]) {
+        // Availability (minReadySeconds) and expired expectations change with time alone.
+        let informers = [&pods, &sets, &revisions];
+        let Some(c) = driver.next_pass(Duration::from_secs(5), &informers).await else {
             continue;
-        }
+        };
         let pods: Vec<Pod> = typed(pods.objects());
         let sets: Vec<StatefulSet> = typed(sets.objects());
         let revisions: Vec<ControllerRevision> = typed(revisions.objects());
-        if let Err(e) = pass(c, &pods, &sets, &revisions, &mut expectations).await {
-            tracing::warn!("statefulset controller pass failed: {e:#}");
-            conn = None;
-            changed.notify_one();
+        let result = pass(c, &pods, &sets, &revisions, &mut expectations).await;
+        if let Err(e) = result {
+            driver.failed("statefulset controller", &e);
+            driver.again();
         }
     }
 }
@@ -69,36 +56,13 @@ async fn pass(
     expectations: &mut HashMap<String, Expectation>,
 ) -> anyhow::Result<()> {
     let now = Timestamp::now();
-    let live_pods: HashSet<String> = pods
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| key(&p.metadata.namespace, &p.metadata.name))
-        .collect();
-    let uids: HashSet<&str> = sets
-        .iter()
-        .filter_map(|s| s.metadata.uid.as_deref())
-        .collect();
-    expectations.retain(|uid, _| uids.contains(uid.as_str()));
-
-    for set in sets {
+    let live_pods = live_keys(pods.iter().map(|p| &p.metadata));
+    for set in settled(sets, &live_pods, expectations) {
         let uid = set.metadata.uid.clone().unwrap_or_default();
-        if !satisfied(expectations.get(&uid), &live_pods) {
-            continue;
-        }
-        expectations.remove(&uid);
         let ns = set.metadata.namespace.clone().unwrap_or_default();
         let name = set.metadata.name.clone().unwrap_or_default();
-        let in_ns = |o: &Option<String>| o.as_deref() == Some(ns.as_str());
-        let ns_pods: Vec<Pod> = pods
-            .iter()
-            .filter(|p| in_ns(&p.metadata.namespace))
-            .cloned()
-            .collect();
-        let ns_revisions: Vec<ControllerRevision> = revisions
-            .iter()
-            .filter(|r| in_ns(&r.metadata.namespace))
-            .cloned()
-            .collect();
+        let ns_pods = in_namespace(pods, &ns);
+        let ns_revisions = in_namespace(revisions, &ns);
         let plan = match plan_statefulset(set, &ns_pods, &ns_revisions, now) {
             Ok(p) => p,
             Err(e) => {
@@ -123,56 +87,41 @@ async fn apply(
     plan: &StatefulSetPlan,
 ) -> anyhow::Result<Expectation> {
     let mut exp = Expectation::new();
-    let pod_path = |p: &str| format!("/api/v1/namespaces/{ns}/pods/{p}");
-    let rev_path = |r: &str| format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions/{r}");
+    let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
+    let revs_dir = format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions");
     let oref = controller_reference("apps/v1", "StatefulSet", name, uid);
-    let adopt = json!({"metadata": {"ownerReferences": [oref]}});
-    let release = json!({"metadata": {"ownerReferences": null}});
-    for p in &plan.adopt {
-        merge_patch(c, &pod_path(p), &adopt).await?;
-    }
-    for p in &plan.release {
-        merge_patch(c, &pod_path(p), &release).await?;
-    }
-    for r in &plan.adopt_revisions {
-        merge_patch(c, &rev_path(r), &adopt).await?;
-    }
-    for r in &plan.release_revisions {
-        merge_patch(c, &rev_path(r), &release).await?;
-    }
+    adopt_and_release(c, &pods_dir, &plan.adopt, &plan.release, &oref).await?;
+    adopt_and_release(
+        c,
+        &revs_dir,
+        &plan.adopt_revisions,
+        &plan.release_revisions,
+        &oref,
+    )
+    .await?;
 
     // The update revision first: pods made below name it in their labels. Without it (other
     // than "already there", our own write the cache has not shown yet) no pod is made.
-    let mut revision_ok = true;
-    if let Some(revision) = &plan.create_revision {
-        let (code, body) = c
-            .request(
-                Method::POST,
-                &format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions"),
-                Some(serde_json::to_vec(revision)?),
-            )
-            .await?;
-        if !code.is_success() && code != StatusCode::CONFLICT {
-            tracing::warn!(%ns, statefulset = %name, %code, "creating a controller revision failed: {}", String::from_utf8_lossy(&body));
-            revision_ok = false;
-        }
-    }
-    if let Some((r, number)) = &plan.renumber_revision {
-        merge_patch(c, &rev_path(r), &json!({"revision": number})).await?;
+    let refused = write_revisions(
+        c,
+        ns,
+        plan.create_revision.as_ref(),
+        plan.renumber_revision.as_ref(),
+    )
+    .await?;
+    if let Some((code, body)) = &refused {
+        tracing::warn!(%ns, statefulset = %name, %code, "creating a controller revision failed: {}", String::from_utf8_lossy(body));
     }
 
     for (p, labels) in &plan.relabel {
-        merge_patch(c, &pod_path(p), &json!({"metadata": {"labels": labels}})).await?;
+        let patch = json!({"metadata": {"labels": labels}});
+        merge_patch(c, &format!("{pods_dir}/{p}"), &patch).await?;
     }
-    if revision_ok {
+    if refused.is_none() {
         for pod in &plan.create {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let (code, resp) = c
-                .request(
-                    Method::POST,
-                    &format!("/api/v1/namespaces/{ns}/pods"),
-                    Some(serde_json::to_vec(pod)?),
-                )
+                .request(Method::POST, &pods_dir, Some(serde_json::to_vec(pod)?))
                 .await?;
             if code.is_success() || code == StatusCode::CONFLICT {
                 // A conflict is the pod we made earlier, still unseen: wait for it as well.
@@ -184,23 +133,12 @@ async fn apply(
             }
         }
     }
-    for p in &plan.delete {
-        if delete(c, &pod_path(p), None).await? {
-            exp.deleted.insert(format!("{ns}/{p}"));
-        }
-    }
+    delete_expected(c, &pods_dir, ns, &plan.delete, None, &mut exp).await?;
     for r in &plan.delete_revisions {
-        delete(c, &rev_path(r), None).await?;
+        delete(c, &format!("{revs_dir}/{r}"), None).await?;
     }
 
-    let status = serde_json::to_value(&plan.status)?;
-    if serde_json::to_value(&set.status)? != status {
-        merge_patch(
-            c,
-            &format!("/apis/apps/v1/namespaces/{ns}/statefulsets/{name}/status"),
-            &json!({"status": status}),
-        )
-        .await?;
-    }
+    let path = format!("/apis/apps/v1/namespaces/{ns}/statefulsets/{name}");
+    patch_status(c, &path, &set.status, &plan.status).await?;
     Ok(exp)
 }

@@ -7,7 +7,6 @@
 //! expire.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use control_controllers::deployment::REVISION_ANNOTATION;
@@ -19,49 +18,37 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
-use super::common::{key, merge_patch, satisfied, typed, Expectation};
+use super::common::{
+    adopt_and_release, create_pods, in_namespace, key, live_keys, merge_patch, patch_status,
+    satisfied, typed, Driver, Expectation,
+};
 use crate::client::{Connection, KubeConfig};
-use crate::informer::{all_synced, Informer};
 
 /// Runs forever.
 pub async fn run(cfg: KubeConfig) {
-    let changed = Arc::new(Notify::new());
-    let pods = Informer::start(cfg.clone(), "/api/v1/pods", changed.clone());
-    let rss = Informer::start(cfg.clone(), "/apis/apps/v1/replicasets", changed.clone());
-    let rcs = Informer::start(
-        cfg.clone(),
-        "/api/v1/replicationcontrollers",
-        changed.clone(),
-    );
-    let deploys = Informer::start(cfg.clone(), "/apis/apps/v1/deployments", changed.clone());
+    let mut driver = Driver::new(cfg);
+    let pods = driver.informer("/api/v1/pods");
+    let rss = driver.informer("/apis/apps/v1/replicasets");
+    let rcs = driver.informer("/api/v1/replicationcontrollers");
+    let deploys = driver.informer("/apis/apps/v1/deployments");
     let mut expectations: HashMap<String, Expectation> = HashMap::new();
-    let mut conn: Option<Connection> = None;
     loop {
-        tokio::select! {
-            _ = changed.notified() => {}
-            // Availability (minReadySeconds) and expired expectations change with time alone.
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if conn.is_none() {
-            conn = Connection::connect(&cfg).await.ok();
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        if !all_synced(&[&pods, &rss, &rcs, &deploys]) {
+        // Availability (minReadySeconds) and expired expectations change with time alone.
+        let informers = [&pods, &rss, &rcs, &deploys];
+        let Some(c) = driver.next_pass(Duration::from_secs(5), &informers).await else {
             continue;
-        }
+        };
         let sets = Sets {
             pods: typed(pods.objects()),
             rss: typed(rss.objects()),
             rcs: typed(rcs.objects()),
             deploys: typed(deploys.objects()),
         };
-        if let Err(e) = pass(c, &sets, &mut expectations).await {
-            tracing::warn!("workload controllers pass failed: {e:#}");
-            conn = None;
-            changed.notify_one();
+        let result = pass(c, &sets, &mut expectations).await;
+        if let Err(e) = result {
+            driver.failed("workload controllers", &e);
+            driver.again();
         }
     }
 }
@@ -80,12 +67,7 @@ async fn pass(
 ) -> anyhow::Result<()> {
     let now = Timestamp::now();
     // Deleted pods count as seen-gone once marked, since their kubelet may take a while.
-    let live_pods: HashSet<String> = sets
-        .pods
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| key(&p.metadata.namespace, &p.metadata.name))
-        .collect();
+    let live_pods = live_keys(sets.pods.iter().map(|p| &p.metadata));
     let live_rss: HashSet<String> = sets
         .rss
         .iter()
@@ -142,49 +124,23 @@ async fn pass(
             &owner.name,
             &owner.uid,
         );
-        for name in &plan.adopt {
-            let patch = json!({"metadata": {"ownerReferences": [oref]}});
-            merge_patch(c, &format!("/api/v1/namespaces/{ns}/pods/{name}"), &patch).await?;
-        }
-        for name in &plan.release {
-            let patch = json!({"metadata": {"ownerReferences": null}});
-            merge_patch(c, &format!("/api/v1/namespaces/{ns}/pods/{name}"), &patch).await?;
-        }
+        let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
+        adopt_and_release(c, &pods_dir, &plan.adopt, &plan.release, &oref).await?;
         let mut exp = Expectation::new();
         if plan.create > 0 {
             if let Some(template) = &owner.template {
                 let pod = pod_from_template(owner, template, &format!("{}-", owner.name));
-                let body = serde_json::to_vec(&pod)?;
-                'batches: for batch in plan.create_batches() {
-                    for _ in 0..batch {
-                        let (code, resp) = c
-                            .request(
-                                Method::POST,
-                                &format!("/api/v1/namespaces/{ns}/pods"),
-                                Some(body.clone()),
-                            )
-                            .await?;
-                        if !code.is_success() {
-                            tracing::warn!(owner = %owner.name, %code, "creating a pod failed: {}", String::from_utf8_lossy(&resp));
-                            break 'batches;
-                        }
-                        let created: Value = serde_json::from_slice(&resp)?;
-                        exp.created.insert(format!(
-                            "{ns}/{}",
-                            created["metadata"]["name"].as_str().unwrap_or_default()
-                        ));
-                    }
+                let pods = std::iter::repeat_n(&pod, plan.create);
+                let created = create_pods(c, &ns, pods, plan.create_batches(), &mut exp).await?;
+                if let Some((code, resp)) = &created.refused {
+                    tracing::warn!(owner = %owner.name, %code, "creating a pod failed: {}", String::from_utf8_lossy(resp));
                 }
                 tracing::info!(kind = owner.kind, %ns, name = %owner.name, created = exp.created.len(), "pods created");
             }
         }
         for name in &plan.delete {
             let (code, _) = c
-                .request(
-                    Method::DELETE,
-                    &format!("/api/v1/namespaces/{ns}/pods/{name}"),
-                    None,
-                )
+                .request(Method::DELETE, &format!("{pods_dir}/{name}"), None)
                 .await?;
             if code.is_success() {
                 exp.deleted.insert(format!("{ns}/{name}"));
@@ -201,9 +157,7 @@ async fn pass(
         } else {
             serde_json::to_value(plan.status.to_replication_controller_status())?
         };
-        if *old_status != status {
-            merge_patch(c, &format!("{base}/status"), &json!({"status": status})).await?;
-        }
+        patch_status(c, &base, old_status, &status).await?;
     }
 
     for d in &sets.deploys {
@@ -214,13 +168,7 @@ async fn pass(
         expectations.remove(&uid);
         let ns = d.metadata.namespace.clone().unwrap_or_default();
         let name = d.metadata.name.clone().unwrap_or_default();
-        let in_ns = |o: &Option<String>| o.as_deref() == Some(ns.as_str());
-        let mut rss: Vec<ReplicaSet> = sets
-            .rss
-            .iter()
-            .filter(|r| in_ns(&r.metadata.namespace))
-            .cloned()
-            .collect();
+        let mut rss = in_namespace(&sets.rss, &ns);
         // Both controllers run in this one loop, so the Deployment can wait until each of its
         // ReplicaSets has acted on its size and plan from the availability just computed from
         // the pods, rather than from a status written before the last deletions. That keeps
@@ -243,12 +191,7 @@ async fn pass(
                 rs.status = Some(status.clone());
             }
         }
-        let pods: Vec<Pod> = sets
-            .pods
-            .iter()
-            .filter(|p| in_ns(&p.metadata.namespace))
-            .cloned()
-            .collect();
+        let pods = in_namespace(&sets.pods, &ns);
         let plan = match plan_deployment(d, &rss, &pods, now) {
             Ok(p) => p,
             Err(e) => {
@@ -256,24 +199,10 @@ async fn pass(
                 continue;
             }
         };
-        let rs_path = |n: &str| format!("/apis/apps/v1/namespaces/{ns}/replicasets/{n}");
+        let rs_dir = format!("/apis/apps/v1/namespaces/{ns}/replicasets");
+        let rs_path = |n: &str| format!("{rs_dir}/{n}");
         let oref = control_controllers::controller_reference("apps/v1", "Deployment", &name, &uid);
-        for n in &plan.adopt {
-            merge_patch(
-                c,
-                &rs_path(n),
-                &json!({"metadata": {"ownerReferences": [oref]}}),
-            )
-            .await?;
-        }
-        for n in &plan.release {
-            merge_patch(
-                c,
-                &rs_path(n),
-                &json!({"metadata": {"ownerReferences": null}}),
-            )
-            .await?;
-        }
+        adopt_and_release(c, &rs_dir, &plan.adopt, &plan.release, &oref).await?;
         // The new ReplicaSet's annotations (its revision, after a rollback) come first, as in
         // Kubernetes, so a scale that follows never leaves two ReplicaSets looking newest.
         if let Some(update) = &plan.update_new {
@@ -286,11 +215,7 @@ async fn pass(
         let mut exp = Expectation::new();
         if let Some(rs) = &plan.create {
             let (code, resp) = c
-                .request(
-                    Method::POST,
-                    &format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
-                    Some(serde_json::to_vec(rs)?),
-                )
+                .request(Method::POST, &rs_dir, Some(serde_json::to_vec(rs)?))
                 .await?;
             if code.is_success() || code == http::StatusCode::CONFLICT {
                 exp.created
@@ -318,10 +243,7 @@ async fn pass(
             let patch = json!({"metadata": {"annotations": {REVISION_ANNOTATION: rev}}});
             merge_patch(c, &d_path, &patch).await?;
         }
-        let status = serde_json::to_value(&plan.status)?;
-        if serde_json::to_value(&d.status)? != status {
-            merge_patch(c, &format!("{d_path}/status"), &json!({"status": status})).await?;
-        }
+        patch_status(c, &d_path, &d.status, &plan.status).await?;
     }
     Ok(())
 }
