@@ -172,6 +172,60 @@ impl ApiClient {
         Ok((status, bytes))
     }
 
+    /// Starts a watch (`path` with `watch=1`) and returns its events, one JSON object each, as
+    /// they arrive. The channel closes when the server ends the watch or the connection
+    /// drops; the caller then lists again or resumes from the last resourceVersion it saw.
+    pub async fn watch(
+        &self,
+        path: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<serde_json::Value>> {
+        let tcp = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| anyhow!("connecting to {}:{} timed out", self.host, self.port))??;
+        let name = ServerName::try_from(self.host.clone())?;
+        let tls = TlsConnector::from(self.tls()?).connect(name, tcp).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(http::header::HOST, format!("{}:{}", self.host, self.port))
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, "node-os")
+            .body(Full::new(Bytes::new()))?;
+        let resp = sender.send_request(req).await?;
+        if !resp.status().is_success() {
+            let code = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            anyhow::bail!("watch {path}: {code}: {}", String::from_utf8_lossy(&body));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut body = resp.into_body();
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                buf.extend_from_slice(&data);
+                while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                        if tx.send(v).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// GET a JSON document.
     pub async fn get_json(&self, path: &str) -> Result<(StatusCode, serde_json::Value)> {
         let (code, body) = self

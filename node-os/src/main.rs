@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use node_os::agent::KubeletOptions;
 use node_os::join::{JoinConfig, Joined};
+use node_os::kubelet::node::HeartbeatConfig;
 
 #[derive(Parser, Debug)]
 #[command(name = "node-os", version, about = "The node's one executable")]
@@ -16,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Join the cluster (or reuse this node's saved identity) as the kubelet would.
+    /// Join the cluster (or reuse this node's saved identity), then run as the node's kubelet.
     Agent(AgentArgs),
 }
 
@@ -44,9 +46,58 @@ struct AgentArgs {
     /// How long to wait for the node certificate to be approved and issued, in seconds.
     #[arg(long, default_value_t = 300)]
     approval_timeout_seconds: u64,
+    /// Join (or check the saved identity), print the result and exit without starting the
+    /// kubelet, as for provisioning a machine ahead of its first boot.
+    #[arg(long)]
+    join_only: bool,
+    /// The address reported as the node's InternalIP (default: the source address of the
+    /// route to the API server).
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// Resources held back for the OS, as name=quantity pairs (cpu=100m,memory=256Mi).
+    #[arg(long, default_value = "", value_parser = parse_reserved)]
+    system_reserved: ReservedList,
+    /// Resources held back for Kubernetes' node daemons, as name=quantity pairs.
+    #[arg(long, default_value = "", value_parser = parse_reserved)]
+    kube_reserved: ReservedList,
+    /// The most pods this node runs.
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+    /// The Lease duration; the Lease is renewed every quarter of it.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(i32).range(1..))]
+    node_lease_duration_seconds: i32,
+    /// How often Node status is computed and posted if it changed, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    node_status_update_frequency_seconds: u64,
+    /// How often Node status is posted even when unchanged, in seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    node_status_report_frequency_seconds: u64,
     /// Log filter, as RUST_LOG.
     #[arg(long, default_value = "warn")]
     log: String,
+}
+
+type ReservedList = std::collections::BTreeMap<String, i128>;
+
+fn parse_reserved(s: &str) -> Result<ReservedList, String> {
+    node_os::kubelet::quantity::parse_resource_list(s).map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGTERM or SIGINT (ctrl-c), the two ways the node's supervisor or an operator
+/// stops the agent.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn hostname() -> Option<String> {
@@ -85,13 +136,46 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(node_os::agent::run(cfg)) {
-        Ok((node, joined)) => {
-            let how = match joined {
-                Joined::New => "",
-                Joined::Reused => " (reused the saved certificate)",
-            };
-            println!("node-os: joined as system:node:{}{how}", node.node_name);
+    let data_dir = cfg.data_dir.clone();
+    let (node, joined) = match rt.block_on(node_os::agent::run(cfg)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("node-os: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let how = match joined {
+        Joined::New => "",
+        Joined::Reused => " (reused the saved certificate)",
+    };
+    println!("node-os: joined as system:node:{}{how}", node.node_name);
+    if args.join_only {
+        return ExitCode::SUCCESS;
+    }
+    let opts = KubeletOptions {
+        data_dir,
+        node_ip: args.node_ip,
+        max_pods: args.max_pods,
+        system_reserved: args.system_reserved,
+        kube_reserved: args.kube_reserved,
+        heartbeat: HeartbeatConfig {
+            lease_duration_seconds: args.node_lease_duration_seconds,
+            status_update_frequency: Duration::from_secs(args.node_status_update_frequency_seconds),
+            status_report_frequency: Duration::from_secs(args.node_status_report_frequency_seconds),
+        },
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = node_os::agent::run_kubelet(&node, opts) => r,
+            _ = shutdown_signal() => {
+                tracing::info!("stopping on signal");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => {
+            println!("node-os: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {

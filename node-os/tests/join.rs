@@ -95,6 +95,7 @@ impl Cluster {
             .args(["--node-name", node])
             .args(["--discovery-timeout-seconds", "3"])
             .args(["--approval-timeout-seconds", "60"])
+            .arg("--join-only")
             .output()
             .unwrap()
     }
