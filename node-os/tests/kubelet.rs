@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use control::apiserver::{self, Config};
-use control::client::KubeConfig;
+mod common;
+
 use control::join::cli;
 use serde_json::Value;
 
@@ -23,46 +23,18 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let listen = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
         let lifecycle = control_nodelifecycle::Config {
             node_monitor_period: jiff::SignedDuration::from_secs(1),
             node_monitor_grace_period: jiff::SignedDuration::from_secs(8),
             node_startup_grace_period: jiff::SignedDuration::from_secs(20),
             ..Default::default()
         };
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            listen,
-            service_cidr: "10.96.0.0/12".into(),
-            node_port_range: (30000, 32767),
-            store: control_store::StoreOptions::default(),
-            run_scheduler: false,
-            run_controllers: true,
-            node_lifecycle: Some(lifecycle),
-            pod_cidrs: None,
-        };
-        rt.spawn(async move {
-            if let Err(e) = apiserver::serve(config).await {
-                panic!("control serve failed: {e:#}");
-            }
-        });
-        let kc = dir.path().join("admin.kubeconfig");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !kc.exists() {
-            assert!(Instant::now() < deadline, "the API server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let admin = KubeConfig::load(&kc).unwrap();
-        let url = cli::server_url(&admin);
+        let common::ControlPlane {
+            rt,
+            dir,
+            admin,
+            url,
+        } = common::ControlPlane::start(Some(lifecycle));
         let created = rt
             .block_on(cli::create_until(
                 &admin,
