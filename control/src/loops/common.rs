@@ -357,3 +357,35 @@ pub async fn create_pods<'a>(
     }
     Ok(created)
 }
+
+/// What a DaemonSet or StatefulSet plan says about the objects it owns besides pods.
+pub struct OwnedHistory<'a> {
+    pub adopt: &'a [String],
+    pub release: &'a [String],
+    pub adopt_revisions: &'a [String],
+    pub release_revisions: &'a [String],
+    pub create_revision: Option<&'a ControllerRevision>,
+    pub renumber_revision: Option<&'a (String, i64)>,
+}
+
+/// The first steps both revision-keeping controllers take: adopt and release pods and
+/// ControllerRevisions, then write the current revision before any pod, since the pods made
+/// afterwards carry its hash. Returns whether pods may be made this pass: not when the revision
+/// could not be written (other than "already there", our own write the cache has not shown).
+pub async fn claim_and_write_history(
+    c: &mut Connection,
+    ns: &str,
+    owner: &OwnerReference,
+    h: OwnedHistory<'_>,
+) -> anyhow::Result<bool> {
+    let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
+    let revs_dir = format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions");
+    adopt_and_release(c, &pods_dir, h.adopt, h.release, owner).await?;
+    adopt_and_release(c, &revs_dir, h.adopt_revisions, h.release_revisions, owner).await?;
+    let refused = write_revisions(c, ns, h.create_revision, h.renumber_revision).await?;
+    if let Some((code, body)) = &refused {
+        tracing::warn!(%ns, kind = %owner.kind, name = %owner.name, %code,
+            "creating a controller revision failed: {}", String::from_utf8_lossy(body));
+    }
+    Ok(refused.is_none())
+}

@@ -16,8 +16,8 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
 use super::common::{
-    adopt_and_release, create_pods, delete, delete_expected, in_namespace, live_keys, patch_status,
-    settled, typed, write_revisions, Driver, Expectation,
+    claim_and_write_history, create_pods, delete, delete_expected, in_namespace, live_keys,
+    patch_status, settled, typed, Driver, Expectation, OwnedHistory,
 };
 use crate::client::{Connection, KubeConfig};
 
@@ -96,30 +96,17 @@ async fn apply(
     let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
     let revs_dir = format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions");
     let oref = controller_reference("apps/v1", "DaemonSet", name, uid);
-    adopt_and_release(c, &pods_dir, &plan.adopt, &plan.release, &oref).await?;
-    adopt_and_release(
-        c,
-        &revs_dir,
-        &plan.adopt_revisions,
-        &plan.release_revisions,
-        &oref,
-    )
-    .await?;
+    let history = OwnedHistory {
+        adopt: &plan.adopt,
+        release: &plan.release,
+        adopt_revisions: &plan.adopt_revisions,
+        release_revisions: &plan.release_revisions,
+        create_revision: plan.create_revision.as_ref(),
+        renumber_revision: plan.renumber_revision.as_ref(),
+    };
+    let revision_written = claim_and_write_history(c, ns, &oref, history).await?;
 
-    // The revision comes first: the pods made below carry its hash. If it cannot be written
-    // (other than "already there", a cache that lags our own write), no pod is made this pass.
-    let refused = write_revisions(
-        c,
-        ns,
-        plan.create_revision.as_ref(),
-        plan.renumber_revision.as_ref(),
-    )
-    .await?;
-    if let Some((code, body)) = &refused {
-        tracing::warn!(%ns, daemonset = %name, %code, "creating a controller revision failed: {}", String::from_utf8_lossy(body));
-    }
-
-    if refused.is_none() && !plan.create.is_empty() {
+    if revision_written && !plan.create.is_empty() {
         let batches = slow_start_batches(plan.create.len(), 1);
         let created = create_pods(c, ns, &plan.create, batches, &mut exp).await?;
         if let Some((code, resp)) = &created.refused {

@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 use super::common::{
-    adopt_and_release, delete, delete_expected, in_namespace, live_keys, merge_patch, patch_status,
-    settled, typed, write_revisions, Driver, Expectation,
+    claim_and_write_history, delete, delete_expected, in_namespace, live_keys, merge_patch,
+    patch_status, settled, typed, Driver, Expectation, OwnedHistory,
 };
 use crate::client::{Connection, KubeConfig};
 
@@ -90,34 +90,21 @@ async fn apply(
     let pods_dir = format!("/api/v1/namespaces/{ns}/pods");
     let revs_dir = format!("/apis/apps/v1/namespaces/{ns}/controllerrevisions");
     let oref = controller_reference("apps/v1", "StatefulSet", name, uid);
-    adopt_and_release(c, &pods_dir, &plan.adopt, &plan.release, &oref).await?;
-    adopt_and_release(
-        c,
-        &revs_dir,
-        &plan.adopt_revisions,
-        &plan.release_revisions,
-        &oref,
-    )
-    .await?;
-
-    // The update revision first: pods made below name it in their labels. Without it (other
-    // than "already there", our own write the cache has not shown yet) no pod is made.
-    let refused = write_revisions(
-        c,
-        ns,
-        plan.create_revision.as_ref(),
-        plan.renumber_revision.as_ref(),
-    )
-    .await?;
-    if let Some((code, body)) = &refused {
-        tracing::warn!(%ns, statefulset = %name, %code, "creating a controller revision failed: {}", String::from_utf8_lossy(body));
-    }
+    let history = OwnedHistory {
+        adopt: &plan.adopt,
+        release: &plan.release,
+        adopt_revisions: &plan.adopt_revisions,
+        release_revisions: &plan.release_revisions,
+        create_revision: plan.create_revision.as_ref(),
+        renumber_revision: plan.renumber_revision.as_ref(),
+    };
+    let revision_written = claim_and_write_history(c, ns, &oref, history).await?;
 
     for (p, labels) in &plan.relabel {
         let patch = json!({"metadata": {"labels": labels}});
         merge_patch(c, &format!("{pods_dir}/{p}"), &patch).await?;
     }
-    if refused.is_none() {
+    if revision_written {
         for pod in &plan.create {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             let (code, resp) = c
