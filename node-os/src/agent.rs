@@ -3,15 +3,22 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use http::Method;
 
 use crate::client::{ApiClient, Credentials, ServerTrust};
+use crate::cri::NodeRuntime;
 use crate::join::kubeconfig::NodeCredentials;
 use crate::join::{self, JoinConfig, Joined};
 use crate::kubelet::machine::MachineInfo;
-use crate::kubelet::node::{source_address_towards, Heartbeat, HeartbeatConfig};
-use crate::kubelet::nodestatus::NodeConfig;
+use crate::kubelet::machine::Observations;
+use crate::kubelet::node::{send_json, source_address_towards, Heartbeat, HeartbeatConfig};
+use crate::kubelet::nodestatus::{allocatable_milli, capacity_milli, NodeConfig};
+use crate::kubelet::podworker::PodWorker;
+use crate::network::ipam::Cidr;
+use crate::network::PodNetwork;
 
 /// What the node's services get once the node has joined: who it is and how to reach the API
 /// server as that node.
@@ -34,6 +41,10 @@ pub struct KubeletOptions {
     pub system_reserved: BTreeMap<String, i128>,
     pub kube_reserved: BTreeMap<String, i128>,
     pub heartbeat: HeartbeatConfig,
+    /// How the runtime reaches image registries (plain-HTTP hosts, credentials, mirrors).
+    pub registries: node_image::RegistryConfig,
+    /// The node bridge pods attach to.
+    pub pod_bridge: String,
 }
 
 /// Joins (or reuses the saved identity) and hands over to [`after_join`].
@@ -61,8 +72,9 @@ pub fn after_join(node_name: &str, credentials: NodeCredentials) -> Result<NodeC
 }
 
 /// Runs the kubelet as this node until the future is dropped (the caller drops it on SIGTERM
-/// or ctrl-c): registration, Lease renewal and Node status. Pods are not run until the
-/// container runtime is wired to [`crate::kubelet::podworker`].
+/// or ctrl-c): registration, Lease renewal and Node status, and the pods bound to the node
+/// through the node's runtime ([`crate::cri`]) once the Node has a podCIDR for their
+/// addresses.
 pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Result<()> {
     let node_ip = match opts.node_ip {
         Some(ip) => ip,
@@ -74,19 +86,92 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
         node = %node.node_name, %node_ip, cpus = machine.cpus, memory = machine.memory_bytes,
         "starting the kubelet"
     );
+    let node_cfg = NodeConfig {
+        node_name: node.node_name.clone(),
+        node_ip,
+        max_pods: opts.max_pods,
+        system_reserved: opts.system_reserved,
+        kube_reserved: opts.kube_reserved,
+    };
+    let observed = Observations::read(&opts.data_dir).unwrap_or_default();
+    let allocatable = allocatable_milli(
+        &capacity_milli(&machine, &observed, node_cfg.max_pods),
+        &node_cfg,
+    );
+    let runtime = Arc::new(NodeRuntime::open(
+        &opts.data_dir.join("runtime"),
+        opts.registries,
+    )?);
     let hb = Heartbeat {
         api: node.api.clone(),
-        node: NodeConfig {
-            node_name: node.node_name.clone(),
-            node_ip,
-            max_pods: opts.max_pods,
-            system_reserved: opts.system_reserved,
-            kube_reserved: opts.kube_reserved,
-        },
+        node: node_cfg,
         machine,
-        data_dir: opts.data_dir,
+        data_dir: opts.data_dir.clone(),
         timing: opts.heartbeat,
     };
-    hb.run().await;
+    let pods = PodWorker::new(
+        node.api.clone(),
+        node.node_name.clone(),
+        node_ip.to_string(),
+        opts.data_dir.join("kubelet"),
+        runtime.clone(),
+        allocatable.get("cpu").copied().unwrap_or(0),
+        allocatable.get("memory").copied().unwrap_or(0) / 1000,
+    );
+    let network = pod_network(
+        node,
+        runtime,
+        opts.pod_bridge,
+        opts.data_dir.join("network"),
+    );
+    let pods = async {
+        if let Err(e) = pods.run().await {
+            tracing::error!("pod worker stopped: {e:#}");
+        }
+    };
+    tokio::join!(hb.run(), pods, network);
     Ok(())
+}
+
+/// Waits for the control plane to give the Node a podCIDR, then sets up the bridge and hands
+/// the pod network to the runtime. Until then, sandboxes that need an address fail and are
+/// retried.
+async fn pod_network(
+    node: &NodeClientConfig,
+    runtime: Arc<NodeRuntime>,
+    bridge: String,
+    state_dir: PathBuf,
+) {
+    let path = format!("/api/v1/nodes/{}", node.node_name);
+    let mut warned = false;
+    loop {
+        let cidr = match send_json(&node.api, Method::GET, &path, None, "application/json").await {
+            Ok((code, v)) if code.is_success() => v["spec"]["podCIDR"].as_str().map(str::to_string),
+            _ => None,
+        };
+        if let Some(cidr) = cidr {
+            let setup = match Cidr::parse(&cidr) {
+                Ok(c) => {
+                    let (bridge, dir) = (bridge.clone(), state_dir.clone());
+                    tokio::task::spawn_blocking(move || PodNetwork::setup(&bridge, c, dir))
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| r.map_err(anyhow::Error::from))
+                        .and_then(|net| runtime.set_network(Arc::new(net)))
+                }
+                Err(e) => Err(e.into()),
+            };
+            match setup {
+                Ok(()) => {
+                    tracing::info!(pod_cidr = %cidr, %bridge, "pod network ready");
+                    return;
+                }
+                Err(e) => tracing::error!(pod_cidr = %cidr, "setting up the pod network: {e:#}"),
+            }
+        } else if !warned {
+            tracing::info!("waiting for the control plane to allocate this node's podCIDR");
+            warned = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }

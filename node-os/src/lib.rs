@@ -5,5 +5,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod cri;
 pub mod join;
 pub mod kubelet;
+pub mod network;

@@ -72,6 +72,17 @@ struct AgentArgs {
     /// How often Node status is posted even when unchanged, in seconds.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     node_status_report_frequency_seconds: u64,
+    /// Registry settings, a JSON file: `{"hosts": {"HOST:PORT": {"insecure": true,
+    /// "credentials": {"username": "..", "password": ".."}, "ca_files": [..]}},
+    /// "mirrors": {"docker.io": ["http://HOST:PORT"]}}`.
+    #[arg(long)]
+    registry_config: Option<PathBuf>,
+    /// A registry host (HOST:PORT) spoken to over plain HTTP; repeatable.
+    #[arg(long)]
+    insecure_registry: Vec<String>,
+    /// The bridge pods attach to.
+    #[arg(long, default_value = node_os::network::DEFAULT_BRIDGE)]
+    pod_bridge: String,
     /// Log filter, as RUST_LOG.
     #[arg(long, default_value = "warn")]
     log: String,
@@ -107,15 +118,40 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
+/// The registry settings from `--registry-config` and `--insecure-registry`.
+fn registry_config(args: &AgentArgs) -> Result<node_image::RegistryConfig, String> {
+    let mut cfg: node_image::RegistryConfig = match &args.registry_config {
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            serde_json::from_slice(&text).map_err(|e| format!("parsing {}: {e}", p.display()))?
+        }
+        None => Default::default(),
+    };
+    for h in &args.insecure_registry {
+        cfg.hosts.entry(h.clone()).or_default().insecure = true;
+    }
+    Ok(cfg)
+}
+
 fn main() -> ExitCode {
+    // The container runtime re-executes this executable for everything that forks or enters
+    // namespaces; those invocations must not get as far as the multi-threaded runtime.
+    node_runtime::run_if_helper();
     let Command::Agent(args) = Cli::parse().command;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
-    let Some(node_name) = args.node_name.or_else(hostname) else {
+    let Some(node_name) = args.node_name.clone().or_else(hostname) else {
         eprintln!("node-os: error: no --node-name given and no hostname to default to");
         return ExitCode::from(2);
+    };
+    let registries = match registry_config(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("node-os: error: {e}");
+            return ExitCode::from(2);
+        }
     };
     let cfg = JoinConfig {
         data_dir: args.data_dir,
@@ -163,6 +199,8 @@ fn main() -> ExitCode {
             status_update_frequency: Duration::from_secs(args.node_status_update_frequency_seconds),
             status_report_frequency: Duration::from_secs(args.node_status_report_frequency_seconds),
         },
+        registries,
+        pod_bridge: args.pod_bridge,
     };
     let result = rt.block_on(async {
         tokio::select! {

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod env;
 pub mod lifecycle;
 pub mod machine;
+pub mod mounts;
 pub mod node;
 pub mod nodestatus;
 pub mod podworker;

@@ -178,6 +178,17 @@ impl<R: ContainerRuntime> PodWorker<R> {
             let _ = self.runtime.stop_pod_sandbox(id).await;
             let _ = self.runtime.remove_pod_sandbox(id).await;
         }
+        // Volumes of pods deleted while the kubelet was down.
+        if let Ok(dirs) = std::fs::read_dir(self.root.join("pods")) {
+            for d in dirs.flatten() {
+                let uid = d.file_name().to_string_lossy().into_owned();
+                if !bound.contains(&uid) {
+                    if let Err(e) = super::mounts::unmount_and_remove(&d.path()) {
+                        tracing::warn!(pod = %uid, "removing an orphaned pod directory: {e}");
+                    }
+                }
+            }
+        }
     }
 
     async fn sync_all(&mut self) {
@@ -421,6 +432,11 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     cgroup_parent: None,
                     dns: None,
                     port_mappings: Vec::new(),
+                    qos_class: pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.qos_class.clone())
+                        .unwrap_or_else(|| "BestEffort".into()),
                 };
                 self.runtime
                     .run_pod_sandbox(&cfg)
@@ -523,7 +539,10 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 {
                     anyhow::bail!("deleting pod {name}: {code}");
                 }
-                let _ = std::fs::remove_dir_all(self.root.join("pods").join(uid));
+                let dir = self.root.join("pods").join(uid);
+                if let Err(e) = super::mounts::unmount_and_remove(&dir) {
+                    tracing::warn!(pod = %name, "removing {}: {e}", dir.display());
+                }
             }
         }
         Ok(())

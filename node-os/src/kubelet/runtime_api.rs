@@ -34,7 +34,7 @@ pub enum RuntimeError {
 pub type Result<T> = std::result::Result<T, RuntimeError>;
 
 /// Identifies a pod to the runtime (CRI `PodSandboxMetadata`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodSandboxConfig {
     pub name: String,
     pub namespace: String,
@@ -55,16 +55,18 @@ pub struct PodSandboxConfig {
     pub cgroup_parent: Option<String>,
     pub dns: Option<DnsConfig>,
     pub port_mappings: Vec<PortMapping>,
+    /// The pod's QoS class (`Guaranteed`, `Burstable`, `BestEffort`): where its cgroup sits.
+    pub qos_class: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DnsConfig {
     pub servers: Vec<String>,
     pub searches: Vec<String>,
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortMapping {
     pub protocol: String,
     pub container_port: u16,

@@ -21,6 +21,16 @@ impl ControlPlane {
     /// Starts the API server with the controllers (the CSR approver and signer among them)
     /// and, when given, the node lifecycle loop; waits until it serves.
     pub fn start(node_lifecycle: Option<control_nodelifecycle::Config>) -> ControlPlane {
+        Self::start_with(node_lifecycle, false, None)
+    }
+
+    /// As [`Self::start`], with the scheduler when asked and pod CIDRs for nodes from
+    /// `cluster_cidr` (as `/24` blocks) when given.
+    pub fn start_with(
+        node_lifecycle: Option<control_nodelifecycle::Config>,
+        run_scheduler: bool,
+        cluster_cidr: Option<&str>,
+    ) -> ControlPlane {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -37,10 +47,11 @@ impl ControlPlane {
             service_cidr: "10.96.0.0/12".into(),
             node_port_range: (30000, 32767),
             store: control_store::StoreOptions::default(),
-            run_scheduler: false,
+            run_scheduler,
             run_controllers: true,
             node_lifecycle,
-            pod_cidrs: None,
+            pod_cidrs: cluster_cidr
+                .map(|c| control::loops::nodeipam::PodCidrs::new(c, 24).unwrap()),
         };
         rt.spawn(async move {
             if let Err(e) = apiserver::serve(config).await {
