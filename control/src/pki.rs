@@ -21,6 +21,12 @@ use rcgen::{
 pub const ADMIN_USER: &str = "kubernetes-admin";
 /// Group that Kubernetes treats as cluster superusers.
 pub const ADMIN_GROUP: &str = "system:masters";
+/// Common name of the API server's client identity towards kubelets (kubeadm's
+/// `apiserver-kubelet-client`); kubelets trust it because it chains to the cluster CA.
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+/// A kept certificate is re-issued once it has less than this left (kubeadm renews a month
+/// ahead too).
+const RENEW_BEFORE_SECS: i64 = 30 * 24 * 3600;
 
 /// A certificate and its private key, both PEM.
 pub struct CertKey {
@@ -130,24 +136,21 @@ impl ClusterCa {
 
     /// The CA certificate's `notAfter`, in Unix seconds: nothing it signs may outlive it.
     pub fn not_after(&self) -> Result<i64> {
-        use rustls_pki_types::pem::PemObject;
-        let der = rustls_pki_types::CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
-            .context("parsing the CA certificate")?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| anyhow::anyhow!("parsing the CA certificate: {e}"))?;
-        Ok(cert.validity().not_after.timestamp())
+        not_after(&self.cert_pem).context("reading the CA certificate")
     }
 
-    /// Signs a certificate request (whose self-signature is verified here) for the subject and
-    /// usages the caller checked, valid between the given Unix times. The subject and
+    /// Signs a certificate request (whose self-signature is verified here) for the subject,
+    /// names and usages the caller checked, valid between the given Unix times. The subject and
     /// extensions come from the arguments, never from the request, so nothing the requester
     /// slipped into it beyond its public key ends up in the certificate.
+    #[allow(clippy::too_many_arguments)]
     pub fn sign_request(
         &self,
         request_der: &[u8],
         common_name: &str,
         organizations: &[&str],
         usages: &[String],
+        names: &SubjectAltNames,
         not_before: i64,
         not_after: i64,
     ) -> Result<String> {
@@ -161,6 +164,14 @@ impl ClusterCa {
             dn.push(DnType::OrganizationName, *o);
         }
         params.distinguished_name = dn;
+        params.subject_alt_names = names
+            .dns
+            .iter()
+            .map(|n| Ok(SanType::DnsName(n.clone().try_into()?)))
+            .collect::<Result<Vec<_>, rcgen::Error>>()?;
+        params
+            .subject_alt_names
+            .extend(names.ips.iter().map(|ip| SanType::IpAddress(*ip)));
         for u in usages {
             match u.as_str() {
                 "digital signature" => params.key_usages.push(KeyUsagePurpose::DigitalSignature),
@@ -193,19 +204,58 @@ impl ClusterCa {
 
     /// Returns the admin identity, issuing it on first use and keeping it in `pki/`.
     pub fn admin(&self) -> Result<CertKey> {
-        let cert_path = self.dir.join("admin.crt");
-        let key_path = self.dir.join("admin.key");
+        self.kept_client("admin", ADMIN_USER, &[ADMIN_GROUP])
+    }
+
+    /// Returns the API server's client identity towards kubelets (`pki/apiserver-kubelet-client.*`,
+    /// `CN=kube-apiserver-kubelet-client, O=system:masters`, client auth), issuing it on first
+    /// use and again when it nears its end.
+    pub fn kubelet_client(&self) -> Result<CertKey> {
+        self.kept_client(
+            "apiserver-kubelet-client",
+            KUBELET_CLIENT_USER,
+            &[ADMIN_GROUP],
+        )
+    }
+
+    /// A client identity kept in `pki/<file>.crt|key`: reused while it has more than
+    /// [`RENEW_BEFORE_SECS`] left, else issued anew.
+    fn kept_client(&self, file: &str, user: &str, groups: &[&str]) -> Result<CertKey> {
+        let cert_path = self.dir.join(format!("{file}.crt"));
+        let key_path = self.dir.join(format!("{file}.key"));
         if cert_path.exists() && key_path.exists() {
-            return Ok(CertKey {
+            let kept = CertKey {
                 cert_pem: fs::read_to_string(&cert_path)?,
                 key_pem: fs::read_to_string(&key_path)?,
-            });
+            };
+            let now = jiff::Timestamp::now().as_second();
+            if not_after(&kept.cert_pem).is_ok_and(|end| end - now > RENEW_BEFORE_SECS) {
+                return Ok(kept);
+            }
+            tracing::info!("re-issuing {} (expired or expiring)", cert_path.display());
         }
-        let ck = self.issue_client(ADMIN_USER, &[ADMIN_GROUP])?;
+        let ck = self.issue_client(user, groups)?;
         write_private(&key_path, ck.key_pem.as_bytes())?;
         write_atomic(&cert_path, ck.cert_pem.as_bytes())?;
         Ok(ck)
     }
+}
+
+/// Subject alternative names for [`ClusterCa::sign_request`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectAltNames {
+    pub dns: Vec<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+/// The `notAfter` of the first certificate of a PEM, in Unix seconds.
+fn not_after(cert_pem: &str) -> Result<i64> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .context("parsing a certificate")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| anyhow::anyhow!("parsing a certificate: {e}"))?;
+    Ok(cert.validity().not_after.timestamp())
 }
 
 /// Renders a kubeconfig for one cluster, user and context, with everything embedded.
@@ -284,5 +334,35 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o077, 0, "CA key must be private");
+    }
+
+    #[test]
+    fn the_kubelet_client_identity_is_kept_while_valid_and_reissued_when_expiring() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ClusterCa::load_or_create(dir.path()).unwrap();
+        let first = ca.kubelet_client().unwrap();
+        assert_eq!(ca.kubelet_client().unwrap().cert_pem, first.cert_pem);
+        use rustls_pki_types::pem::PemObject;
+        let der =
+            rustls_pki_types::CertificateDer::from_pem_slice(first.cert_pem.as_bytes()).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(
+            cert.subject().to_string(),
+            "CN=kube-apiserver-kubelet-client, O=system:masters"
+        );
+        // A certificate about to expire is replaced.
+        let mut params = CertificateParams::default();
+        let key = KeyPair::generate().unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let old = params.signed_by(&key, &ca.issuer().unwrap()).unwrap();
+        write_atomic(
+            &dir.path().join("pki/apiserver-kubelet-client.crt"),
+            old.pem().as_bytes(),
+        )
+        .unwrap();
+        let renewed = ca.kubelet_client().unwrap();
+        assert_ne!(renewed.cert_pem, old.pem());
+        assert!(not_after(&renewed.cert_pem).unwrap() > jiff::Timestamp::now().as_second());
     }
 }

@@ -94,13 +94,13 @@ macro_rules! res {
 /// Every resource the server serves, in discovery order.
 pub static RESOURCES: &[Resource] = &[
     res!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], sub: ["status", "finalize"], cat: []),
-    res!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], sub: ["status", "binding", "eviction"], cat: ["all"]),
+    res!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], sub: ["status", "binding", "eviction", "log", "exec", "attach", "portforward"], cat: ["all"]),
     res!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], sub: ["status"], cat: ["all"]),
     res!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], sub: [], cat: []),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], sub: [], cat: []),
     res!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], sub: [], cat: []),
     res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], sub: [], cat: []),
-    res!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], sub: ["status"], cat: []),
+    res!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], sub: ["status", "proxy"], cat: []),
     Resource {
         group: "",
         version: "v1",

@@ -7,11 +7,14 @@
 //! - Anyone, even anonymous: `get` of `kube-public/configmaps/cluster-info` (node discovery).
 //! - Every authenticated user: discovery and OpenAPI documents.
 //! - `system:bootstrappers`: create, get, list and watch CertificateSigningRequests.
-//! - Nodes (`system:node:<name>` in `system:nodes`), a first cut of the Node authorizer plus
-//!   NodeRestriction: read everything but Secrets; write their own Node (and its status), their
-//!   own Lease in kube-node-lease, the status of pods bound to them and deletes of those pods,
-//!   Events, and CSRs. (Kubernetes lets a node read exactly the Secrets, ConfigMaps and volumes
-//!   its pods reference; until that graph exists nodes read no Secret and every ConfigMap.)
+//! - Nodes (`system:node:<name>` in `system:nodes`), the Node authorizer plus NodeRestriction:
+//!   `get` of exactly the Secrets, ConfigMaps and PersistentVolumeClaims that pods bound to
+//!   them reference (the node graph, [`pod_references`]) and no other access to those; read
+//!   everything else; write their own Node (and its status), their own Lease in
+//!   kube-node-lease, the status of pods bound to them and deletes of those pods, Events, and
+//!   CSRs.
+//!   Nodes never reach other kubelets through the API: `pods/log`, `pods/exec`, `pods/attach`,
+//!   `pods/portforward` and `nodes/proxy` are refused them, as kubeadm's RBAC does.
 //!
 //! Everything else is refused with Kubernetes' Forbidden message.
 
@@ -65,6 +68,29 @@ pub fn verb(method: &http::Method, has_name: bool, watch: bool) -> &'static str 
     }
 }
 
+/// Whether a request opens a stream into a pod (`pods/exec`, `pods/attach`,
+/// `pods/portforward`). These are authorized as `create` whatever the method: WebSocket clients
+/// (kubectl 1.30+) open them with GET, which Kubernetes 1.32 checked as `get` until 1.35 added
+/// the `create` check (`AuthorizePodWebsocketUpgradeCreatePermission`); here one rule covers
+/// both methods.
+pub fn is_pod_connect(group: &str, resource: &str, subresource: Option<&str>) -> bool {
+    group.is_empty()
+        && resource == "pods"
+        && matches!(subresource, Some("exec" | "attach" | "portforward"))
+}
+
+/// Subresources that reach a kubelet through the API server.
+fn reaches_a_kubelet(a: &Attributes<'_>) -> bool {
+    a.group.is_empty()
+        && matches!(
+            (a.resource, a.subresource),
+            (
+                "pods",
+                Some("log" | "exec" | "attach" | "portforward" | "proxy")
+            ) | ("nodes", Some("proxy"))
+        )
+}
+
 fn is_superuser(u: &Identity) -> bool {
     u.groups.iter().any(|g| g == SUPERUSER_GROUP) || LOOP_USERS.contains(&u.user.as_str())
 }
@@ -92,6 +118,87 @@ pub fn needs_pod_node(user: Option<&Identity>, a: &Attributes<'_>) -> bool {
         && a.resource == "pods"
         && a.name.is_some()
         && !is_read(a.verb)
+}
+
+/// Whether the decision needs to know if a pod bound to the requesting node references the
+/// named Secret, ConfigMap or PersistentVolumeClaim; the caller then passes the node's name
+/// as `pod_node` when one does (see [`pod_references`]).
+pub fn needs_reference(user: Option<&Identity>, a: &Attributes<'_>) -> bool {
+    user.is_some_and(|u| node_name(u).is_some() && !is_superuser(u))
+        && a.group.is_empty()
+        && matches!(
+            a.resource,
+            "secrets" | "configmaps" | "persistentvolumeclaims"
+        )
+        && a.verb == "get"
+        && a.name.is_some()
+        && a.subresource.is_none()
+}
+
+/// Whether `pod` uses the object `name` of `resource` (secrets, configmaps,
+/// persistentvolumeclaims): through volumes (also projected sources), env and envFrom of any
+/// container, or imagePullSecrets — the edges of Kubernetes' node authorizer graph.
+pub fn pod_references(pod: &serde_json::Value, resource: &str, name: &str) -> bool {
+    let spec = &pod["spec"];
+    let is = |v: &serde_json::Value| v.as_str() == Some(name);
+    let volumes = spec["volumes"].as_array().into_iter().flatten();
+    let containers = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().into_iter().flatten());
+    match resource {
+        "secrets" => {
+            spec["imagePullSecrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| is(&s["name"]))
+                || volumes.clone().any(|v| {
+                    is(&v["secret"]["secretName"])
+                        || v["projected"]["sources"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|s| is(&s["secret"]["name"]))
+                })
+                || containers.clone().any(|c| {
+                    c["env"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| is(&e["valueFrom"]["secretKeyRef"]["name"]))
+                        || c["envFrom"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|e| is(&e["secretRef"]["name"]))
+                })
+        }
+        "configmaps" => {
+            volumes.clone().any(|v| {
+                is(&v["configMap"]["name"])
+                    || v["projected"]["sources"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|s| is(&s["configMap"]["name"]))
+            }) || containers.clone().any(|c| {
+                c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| is(&e["valueFrom"]["configMapKeyRef"]["name"]))
+                    || c["envFrom"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| is(&e["configMapRef"]["name"]))
+            })
+        }
+        "persistentvolumeclaims" => volumes
+            .clone()
+            .any(|v| is(&v["persistentVolumeClaim"]["claimName"])),
+        _ => false,
+    }
 }
 
 /// Decides a request on a resource. `pod_node` is the `spec.nodeName` of the pod the request
@@ -127,10 +234,23 @@ pub fn authorize(user: Option<&Identity>, a: &Attributes<'_>, pod_node: Option<&
 
 fn authorize_node(node: &str, a: &Attributes<'_>, pod_node: Option<&str>) -> Decision {
     let core = a.group.is_empty();
-    if core && a.resource == "secrets" {
-        return Decision::Deny(Some(format!(
-            "node '{node}' may not read or write secrets (this cluster's node authorizer does not grant secrets yet)"
-        )));
+    if reaches_a_kubelet(a) {
+        return Decision::Deny(None);
+    }
+    if core
+        && matches!(
+            a.resource,
+            "secrets" | "configmaps" | "persistentvolumeclaims"
+        )
+    {
+        // The node graph: a node reads one such object by name when a pod bound to it
+        // references it, and nothing else of them (no list, no watch, no write).
+        return match (a.verb, a.name, pod_node) {
+            ("get", Some(_), Some(n)) if n == node => Decision::Allow,
+            _ => Decision::Deny(Some(format!(
+                "no relationship found between node '{node}' and this object"
+            ))),
+        };
     }
     if is_read(a.verb) {
         return Decision::Allow;
@@ -537,6 +657,40 @@ mod tests {
     }
 
     #[test]
+    fn nodes_may_not_reach_pods_or_kubelets_through_the_api() {
+        let n = node("n1");
+        let admin = id("kubernetes-admin", &["system:masters"]);
+        for (verb, resource, sub) in [
+            ("get", "pods", "log"),
+            ("create", "pods", "exec"),
+            ("create", "pods", "attach"),
+            ("create", "pods", "portforward"),
+            ("get", "nodes", "proxy"),
+        ] {
+            let ns = (resource == "pods").then_some("default");
+            let a = attrs(verb, "", resource, Some(sub), ns, Some("n1"));
+            // Even for a pod bound to the node itself.
+            assert_eq!(
+                authorize(Some(&n), &a, Some("n1")),
+                Decision::Deny(None),
+                "{a:?}"
+            );
+            assert_eq!(authorize(Some(&admin), &a, None), Decision::Allow, "{a:?}");
+        }
+        assert!(is_pod_connect("", "pods", Some("exec")));
+        assert!(!is_pod_connect("", "pods", Some("log")));
+        assert!(!is_pod_connect("", "nodes", Some("proxy")));
+        assert_eq!(
+            forbidden_message(
+                "system:node:n1",
+                &attrs("create", "", "pods", Some("exec"), Some("default"), Some("web")),
+                None
+            ),
+            "pods \"web\" is forbidden: User \"system:node:n1\" cannot create resource \"pods/exec\" in API group \"\" in the namespace \"default\""
+        );
+    }
+
+    #[test]
     fn pod_lookups_are_asked_for_only_when_they_decide() {
         let n = node("n1");
         let del = attrs("delete", "", "pods", None, Some("default"), Some("p"));
@@ -557,6 +711,58 @@ mod tests {
         assert!(node_restriction_on_create(Some(&n), "", "events", "x").is_ok());
         let admin = id("kubernetes-admin", &["system:masters"]);
         assert!(node_restriction_on_create(Some(&admin), "", "nodes", "n2").is_ok());
+    }
+
+    #[test]
+    fn nodes_read_only_the_secrets_and_config_maps_their_pods_reference() {
+        let n = node("n1");
+        let get = |res: &'static str| attrs("get", "", res, None, Some("default"), Some("s"));
+        for res in ["secrets", "configmaps", "persistentvolumeclaims"] {
+            assert!(needs_reference(Some(&n), &get(res)));
+            assert_eq!(authorize(Some(&n), &get(res), Some("n1")), Decision::Allow);
+            assert!(matches!(
+                authorize(Some(&n), &get(res), Some("n2")),
+                Decision::Deny(_)
+            ));
+            assert!(matches!(
+                authorize(Some(&n), &get(res), None),
+                Decision::Deny(_)
+            ));
+            let list = attrs("list", "", res, None, Some("default"), None);
+            assert!(!needs_reference(Some(&n), &list));
+            assert!(matches!(
+                authorize(Some(&n), &list, Some("n1")),
+                Decision::Deny(_)
+            ));
+        }
+        let pod = serde_json::json!({"spec": {
+            "imagePullSecrets": [{"name": "pull"}],
+            "volumes": [
+                {"name": "a", "secret": {"secretName": "vol-secret"}},
+                {"name": "b", "configMap": {"name": "vol-cm"}},
+                {"name": "c", "projected": {"sources": [{"secret": {"name": "proj-secret"}},
+                                                         {"configMap": {"name": "proj-cm"}}]}},
+                {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+            "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "init-env"}}]}],
+            "containers": [{"name": "c", "env": [
+                {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "env-cm", "key": "k"}}},
+                {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "env-secret", "key": "k"}}}],
+                "envFrom": [{"configMapRef": {"name": "envfrom-cm"}}]}]}});
+        for s in [
+            "pull",
+            "vol-secret",
+            "proj-secret",
+            "init-env",
+            "env-secret",
+        ] {
+            assert!(pod_references(&pod, "secrets", s), "{s}");
+            assert!(!pod_references(&pod, "configmaps", s), "{s}");
+        }
+        for c in ["vol-cm", "proj-cm", "env-cm", "envfrom-cm"] {
+            assert!(pod_references(&pod, "configmaps", c), "{c}");
+        }
+        assert!(pod_references(&pod, "persistentvolumeclaims", "data"));
+        assert!(!pod_references(&pod, "secrets", "other"));
     }
 
     #[test]

@@ -153,6 +153,26 @@ fn subresource_shape(r: &Resource, sub: &str) -> (String, String, String, Vec<&'
             vec!["create"],
         ),
         "finalize" => (own.0, own.1, own.2, vec!["update"]),
+        "log" => (own.0, own.1, own.2, vec!["get"]),
+        "exec" => (own.0, own.1, "PodExecOptions".into(), vec!["create", "get"]),
+        "attach" => (
+            own.0,
+            own.1,
+            "PodAttachOptions".into(),
+            vec!["create", "get"],
+        ),
+        "portforward" => (
+            own.0,
+            own.1,
+            "PodPortForwardOptions".into(),
+            vec!["create", "get"],
+        ),
+        "proxy" => (
+            own.0,
+            own.1,
+            "NodeProxyOptions".into(),
+            vec!["create", "delete", "get", "patch", "update"],
+        ),
         "approval" => (own.0, own.1, own.2, vec!["get", "patch", "update"]),
         _ => (own.0, own.1, own.2, vec!["get", "patch", "update"]),
     };

@@ -10,6 +10,7 @@ pub mod body;
 pub mod clusterinfo;
 pub mod discovery;
 pub mod handlers;
+pub mod kubelet_proxy;
 pub mod metrics;
 pub mod namespaces;
 pub mod objects;
@@ -69,6 +70,8 @@ pub struct ApiServer {
     pub metrics: metrics::Metrics,
     pub namespace_wakeup: tokio::sync::Notify,
     pub started: Instant,
+    /// The client for logs, exec, attach, port-forward and node proxy requests to kubelets.
+    pub kubelets: kubelet_proxy::KubeletClient,
 }
 
 /// Starts the API server and serves until SIGTERM or SIGINT.
@@ -80,6 +83,8 @@ pub async fn serve(config: Config) -> Result<()> {
         .context("opening the store")?;
     let ca = ClusterCa::load_or_create(&config.data_dir)?;
     let network = ServiceNetwork::new(&config.service_cidr, config.node_port_range)?;
+    let kubelets = kubelet_proxy::KubeletClient::new(&ca.cert_pem, &ca.kubelet_client()?)
+        .context("setting up the kubelet client")?;
     let server = Arc::new(ApiServer {
         store,
         config: config.clone(),
@@ -88,6 +93,7 @@ pub async fn serve(config: Config) -> Result<()> {
         metrics: metrics::Metrics::default(),
         namespace_wakeup: tokio::sync::Notify::new(),
         started: Instant::now(),
+        kubelets,
     });
     namespaces::bootstrap(&server).await?;
     tokio::spawn(namespaces::run_controller(server.clone()));
@@ -204,7 +210,9 @@ pub async fn serve(config: Config) -> Result<()> {
                 async move { Ok::<_, Infallible>(handle(server, identity, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
+            // Upgrades carry exec, attach and port-forward sessions (HTTP/1.1 only).
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
@@ -300,6 +308,17 @@ async fn dispatch(
         Route::Health(_) | Route::Version => {}
         Route::Metrics => non_resource(authz::NonResource::Metrics)?,
         Route::Resource(rr) => authorize(server, identity, rr, req.method(), &query)?,
+        Route::NodeProxy { name, .. } => {
+            let attrs = authz::Attributes {
+                verb: authz::verb(req.method(), true, false),
+                group: "",
+                resource: "nodes",
+                subresource: Some("proxy"),
+                namespace: None,
+                name: Some(name),
+            };
+            decide(identity, &attrs, None)?
+        }
         _ => non_resource(authz::NonResource::Discovery)?,
     }
     match route {
@@ -314,6 +333,9 @@ async fn dispatch(
         Route::OpenApiV2 => discovery::openapi_v2(&accept),
         Route::OpenApiV3Index => Ok(discovery::openapi_v3_index()),
         Route::OpenApiV3(gv) => discovery::openapi_v3(&gv),
+        Route::NodeProxy { name, path } => {
+            kubelet_proxy::node_proxy(server, &name, &path, req).await
+        }
         Route::Resource(rr) => {
             let ctx = handlers::Ctx {
                 server,
@@ -337,8 +359,17 @@ fn authorize(
     method: &Method,
     query: &Query,
 ) -> Result<(), ApiError> {
+    let verb = if authz::is_pod_connect(
+        rr.resource.group,
+        rr.resource.plural,
+        rr.subresource.as_deref(),
+    ) {
+        "create"
+    } else {
+        authz::verb(method, rr.name.is_some(), query.flag("watch"))
+    };
     let attrs = authz::Attributes {
-        verb: authz::verb(method, rr.name.is_some(), query.flag("watch")),
+        verb,
         group: rr.resource.group,
         resource: rr.resource.plural,
         subresource: rr.subresource.as_deref(),
@@ -355,17 +386,42 @@ fn authorize(
             ))
             .and_then(|kv| objects::decode(&kv).ok())
             .and_then(|pod| pod["spec"]["nodeName"].as_str().map(str::to_string))
+    } else if authz::needs_reference(identity, &attrs) {
+        // Does a pod bound to the requesting node reference the object?
+        let node = identity.and_then(authz::node_name).unwrap_or_default();
+        let pods = server
+            .store
+            .range(&control_store::RangeRequest::prefix(objects::prefix(
+                control_apimachinery::resources::by_plural("", "v1", "pods")
+                    .expect("pods are a built-in resource"),
+                rr.namespace.as_deref(),
+            )))
+            .map(|r| r.kvs)
+            .unwrap_or_default();
+        pods.iter()
+            .filter_map(|kv| objects::decode(kv).ok())
+            .any(|pod| {
+                pod["spec"]["nodeName"] == node
+                    && authz::pod_references(&pod, attrs.resource, rr.name.as_deref().unwrap_or(""))
+            })
+            .then(|| node.to_string())
     } else {
         None
     };
-    match (
-        authz::authorize(identity, &attrs, pod_node.as_deref()),
-        identity,
-    ) {
+    decide(identity, &attrs, pod_node.as_deref())
+}
+
+/// Maps an [`authz::authorize`] decision to the answer a refused client gets.
+fn decide(
+    identity: Option<&Identity>,
+    attrs: &authz::Attributes<'_>,
+    pod_node: Option<&str>,
+) -> Result<(), ApiError> {
+    match (authz::authorize(identity, attrs, pod_node), identity) {
         (authz::Decision::Allow, _) => Ok(()),
         (authz::Decision::Deny(_), None) => Err(ApiError::Unauthorized),
         (authz::Decision::Deny(reason), Some(id)) => Err(ApiError::Forbidden(
-            authz::forbidden_message(&id.user, &attrs, reason.as_deref()),
+            authz::forbidden_message(&id.user, attrs, reason.as_deref()),
         )),
     }
 }

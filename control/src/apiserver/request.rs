@@ -31,6 +31,12 @@ pub enum Route {
     OpenApiV3Index,
     /// `/openapi/v3/<gv path>`, e.g. `api/v1` or `apis/apps/v1`
     OpenApiV3(String),
+    /// `/api/v1/nodes/<name>/proxy[/<path>]`: a request relayed to the node's kubelet.
+    NodeProxy {
+        name: String,
+        /// The kubelet path, starting with `/`.
+        path: String,
+    },
     Resource(ResourceRequest),
 }
 
@@ -59,6 +65,12 @@ pub fn route(path: &str) -> ApiResult<Route> {
         ["openapi", "v3", rest @ ..] => return Ok(Route::OpenApiV3(rest.join("/"))),
         ["api"] => return Ok(Route::CoreVersions),
         ["apis"] => return Ok(Route::Groups),
+        ["api", "v1", "nodes", name, "proxy", rest @ ..] => {
+            return Ok(Route::NodeProxy {
+                name: name.to_string(),
+                path: format!("/{}", rest.join("/")),
+            })
+        }
         ["apis", group] => {
             if resources::groups().iter().any(|(g, _)| g == group) {
                 return Ok(Route::Group(group.to_string()));
@@ -202,6 +214,26 @@ mod tests {
         ));
         assert_eq!(route("/apis/apps").unwrap(), Route::Group("apps".into()));
         assert_eq!(route("/healthz/ping").unwrap(), Route::Health("healthz"));
+    }
+
+    #[test]
+    fn node_proxy_paths_keep_the_kubelet_path() {
+        assert_eq!(
+            route("/api/v1/nodes/n1/proxy/stats/summary").unwrap(),
+            Route::NodeProxy {
+                name: "n1".into(),
+                path: "/stats/summary".into()
+            }
+        );
+        assert_eq!(
+            route("/api/v1/nodes/n1/proxy").unwrap(),
+            Route::NodeProxy {
+                name: "n1".into(),
+                path: "/".into()
+            }
+        );
+        let log = res("/api/v1/namespaces/default/pods/web/log");
+        assert_eq!(log.subresource.as_deref(), Some("log"));
     }
 
     #[test]

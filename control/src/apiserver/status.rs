@@ -71,6 +71,16 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A kubelet's error answer, worded as Kubernetes relays one (see [`ApiError::from_backend`]).
+    #[error("{message}")]
+    Backend {
+        code: StatusCode,
+        reason: &'static str,
+        message: String,
+        /// The qualified resource, e.g. `pods/log`.
+        kind: String,
+        name: String,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -136,8 +146,61 @@ impl ApiError {
         ApiError::Internal(format!("Internal error occurred: {e}"))
     }
 
+    /// An error answer from a kubelet (`code` outside 200..=206, `body` its text), mapped as
+    /// kube-apiserver's generic response checker maps it: 500 and 400 keep the kubelet's text;
+    /// any other code gets client-go's generic wording for it, followed by
+    /// `( <resource> <name>)` (Kubernetes leaves the verb empty there).
+    pub fn from_backend(code: u16, body: &[u8], resource: &str, name: &str) -> ApiError {
+        let text = String::from_utf8_lossy(body).into_owned();
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+        let (reason, message) = match code {
+            500 => return ApiError::internal(text),
+            400 => return ApiError::BadRequest(text),
+            409 => ("Conflict", "the server reported a conflict".to_string()),
+            404 => (
+                "NotFound",
+                "the server could not find the requested resource".to_string(),
+            ),
+            401 => (
+                "Unauthorized",
+                "the server has asked for the client to provide credentials".to_string(),
+            ),
+            403 => ("Forbidden", text),
+            405 => (
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource".to_string(),
+            ),
+            422 => (
+                "Invalid",
+                "the server rejected our request due to an error in our request".to_string(),
+            ),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request".to_string(),
+            ),
+            504 => ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request".to_string()),
+            429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later".to_string()),
+            c if c >= 500 => (
+                "InternalError",
+                format!("an error on the server ({text:?}) has prevented the request from succeeding"),
+            ),
+            c => (
+                "",
+                format!("the server responded with the status code {c} but did not return more information"),
+            ),
+        };
+        ApiError::Backend {
+            code: status,
+            reason,
+            message: format!("{message} ( {resource} {name})"),
+            kind: resource.to_string(),
+            name: name.to_string(),
+        }
+    }
+
     pub fn code(&self) -> StatusCode {
         match self {
+            ApiError::Backend { code, .. } => *code,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadCredentials(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -156,6 +219,7 @@ impl ApiError {
 
     fn reason(&self) -> &'static str {
         match self {
+            ApiError::Backend { reason, .. } => reason,
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized | ApiError::BadCredentials(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -202,6 +266,7 @@ impl ApiError {
                 name,
                 ..
             } => Some(json!({"name": name, "group": group, "kind": kind_plural})),
+            ApiError::Backend { kind, name, .. } => Some(json!({"name": name, "kind": kind})),
             ApiError::Invalid {
                 group,
                 kind,
@@ -265,6 +330,39 @@ mod tests {
         assert_eq!(s["message"], "pods \"web\" not found");
         assert_eq!(s["details"]["kind"], "pods");
         assert!(s["details"].get("group").is_none());
+    }
+
+    #[test]
+    fn kubelet_errors_are_relayed_as_kubernetes_words_them() {
+        let s = ApiError::from_backend(404, b"pod not found", "pods/log", "web").to_status();
+        assert_eq!(s["code"], 404);
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(
+            s["message"],
+            "the server could not find the requested resource ( pods/log web)"
+        );
+        assert_eq!(s["details"]["kind"], "pods/log");
+        let s = ApiError::from_backend(
+            400,
+            b"container \"app\" in pod \"web\" is waiting to start: ContainerCreating",
+            "pods/log",
+            "web",
+        )
+        .to_status();
+        assert_eq!(s["reason"], "BadRequest");
+        assert_eq!(
+            s["message"],
+            "container \"app\" in pod \"web\" is waiting to start: ContainerCreating"
+        );
+        let s = ApiError::from_backend(502, b"bad", "pods/log", "web").to_status();
+        assert_eq!(s["reason"], "InternalError");
+        assert_eq!(
+            s["message"],
+            "an error on the server (\"bad\") has prevented the request from succeeding ( pods/log web)"
+        );
+        let s = ApiError::from_backend(500, b"boom", "pods/exec", "web").to_status();
+        assert_eq!(s["code"], 500);
+        assert_eq!(s["message"], "Internal error occurred: boom");
     }
 
     #[test]

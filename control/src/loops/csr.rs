@@ -1,6 +1,7 @@
-//! kube-controller-manager's certificate loops for kubelet client certificates: the approver
-//! (under leader election with the other controllers) approves what `join::csr::approval`
-//! accepts, and the signer (in the process holding the CA key) issues what is approved.
+//! kube-controller-manager's certificate loops for kubelet client and serving certificates: the
+//! approver (under leader election with the other controllers) approves what
+//! `join::csr::approval` accepts, reading the requesting Node for serving requests, and the
+//! signer (in the process holding the CA key) issues what is approved.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,11 +68,15 @@ async fn approve(c: &mut Connection, obj: Value) -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    match csr::approval(&obj) {
+    let node = match csr::serving_node(&obj) {
+        Some(node) => get_node(c, node).await?,
+        None => None,
+    };
+    match csr::approval(&obj, node.as_ref()) {
         Approval::Leave(why) => {
-            if csr::decided(&obj).is_none()
-                && obj["spec"]["signerName"] == csr::KUBELET_CLIENT_SIGNER
-            {
+            let ours = obj["spec"]["signerName"] == csr::KUBELET_CLIENT_SIGNER
+                || obj["spec"]["signerName"] == csr::KUBELET_SERVING_SIGNER;
+            if csr::decided(&obj).is_none() && ours {
                 tracing::debug!(csr = %name, "left pending: {why}");
             }
             Ok(())
@@ -110,6 +115,7 @@ async fn sign(c: &mut Connection, ca: &ClusterCa, obj: Value) -> anyhow::Result<
                 &cn,
                 &[csr::NODES_GROUP],
                 &req.usages,
+                &req.names,
                 not_before,
                 not_after,
             )?;
@@ -122,6 +128,18 @@ async fn sign(c: &mut Connection, ca: &ClusterCa, obj: Value) -> anyhow::Result<
         }
     }
     put(c, &format!("{CSRS}/{name}/status"), &next).await
+}
+
+/// The Node a serving request names, or None when it does not exist.
+async fn get_node(c: &mut Connection, name: &str) -> anyhow::Result<Option<Value>> {
+    let (code, body) = c
+        .request(Method::GET, &format!("/api/v1/nodes/{name}"), None)
+        .await?;
+    match code {
+        http::StatusCode::OK => Ok(Some(serde_json::from_slice(&body)?)),
+        http::StatusCode::NOT_FOUND => Ok(None),
+        other => anyhow::bail!("reading node {name}: {other}"),
+    }
 }
 
 fn push_condition(obj: &mut Value, kind: &str, reason: &str, message: &str) {

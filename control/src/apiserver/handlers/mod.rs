@@ -104,6 +104,13 @@ pub async fn dispatch(ctx: Ctx<'_>, req: Request<Incoming>) -> ApiResult<Respons
             let body = super::body::read(req.into_body()).await?;
             delete::delete_collection(ctx, &body).await
         }
+        // Log, exec, attach and port-forward relay to the kubelet; an upgrade needs the
+        // request itself, unread.
+        (_, Some(name), Some(sub))
+            if rr.resource.plural == "pods" && super::kubelet_proxy::serves(sub) =>
+        {
+            super::kubelet_proxy::pod_subresource(ctx, &method, name, sub, req).await
+        }
         (_, Some(name), Some(sub)) => {
             let body = super::body::read(req.into_body()).await?;
             subresource::handle(ctx, &method, name, sub, &content_type, &body).await

@@ -1,0 +1,4 @@
+//! Helpers the integration tests share.
+#![allow(dead_code)]
+
+pub mod registry;
