@@ -45,6 +45,8 @@ pub struct KubeletOptions {
     pub registries: node_image::RegistryConfig,
     /// The node bridge pods attach to.
     pub pod_bridge: String,
+    /// Where the kubelet API listens (on the node's address).
+    pub kubelet_port: u16,
 }
 
 /// Joins (or reuses the saved identity) and hands over to [`after_join`].
@@ -92,6 +94,7 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
         max_pods: opts.max_pods,
         system_reserved: opts.system_reserved,
         kube_reserved: opts.kube_reserved,
+        kubelet_port: opts.kubelet_port,
     };
     let observed = Observations::read(&opts.data_dir).unwrap_or_default();
     let allocatable = allocatable_milli(
@@ -118,6 +121,13 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
         allocatable.get("cpu").copied().unwrap_or(0),
         allocatable.get("memory").copied().unwrap_or(0) / 1000,
     );
+    let api_server = kubelet_api(
+        node,
+        runtime.clone(),
+        node_ip,
+        opts.kubelet_port,
+        opts.data_dir.join("pki"),
+    );
     let network = pod_network(
         node,
         runtime,
@@ -129,8 +139,57 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
             tracing::error!("pod worker stopped: {e:#}");
         }
     };
-    tokio::join!(hb.run(), pods, network);
+    tokio::join!(hb.run(), pods, network, api_server);
     Ok(())
+}
+
+/// Serves the kubelet API (logs, exec, attach, port-forward for the API server) once it has
+/// a serving certificate; retries the certificate until the control plane issues it (it
+/// waits for the Node to report the address the certificate names).
+async fn kubelet_api(
+    node: &NodeClientConfig,
+    runtime: Arc<NodeRuntime>,
+    node_ip: IpAddr,
+    port: u16,
+    pki_dir: PathBuf,
+) {
+    let sans = vec![node_ip.to_string(), node.node_name.clone()];
+    let (cert_pem, key_pem) = loop {
+        match crate::kubelet::serving::certificate(
+            &node.api,
+            &pki_dir,
+            &node.node_name,
+            &sans,
+            std::time::Duration::from_secs(120),
+        )
+        .await
+        {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!("kubelet API: {e:#}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let listener = loop {
+        match tokio::net::TcpListener::bind((node_ip, port)).await {
+            Ok(l) => break l,
+            Err(e) => {
+                tracing::error!("kubelet API: listening on {node_ip}:{port}: {e}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    tracing::info!(%node_ip, port, "kubelet API serving");
+    let tls = crate::kubelet::server::ServerTls {
+        cert_pem,
+        key_pem,
+        client_ca_pem: node.credentials.ca_pem.clone(),
+    };
+    let backend = Arc::new(crate::cri::streaming::NodeStreaming { runtime });
+    if let Err(e) = crate::kubelet::server::serve(listener, tls, backend).await {
+        tracing::error!("kubelet API stopped: {e:#}");
+    }
 }
 
 /// Waits for the control plane to give the Node a podCIDR, then sets up the bridge and hands

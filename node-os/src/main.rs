@@ -83,6 +83,9 @@ struct AgentArgs {
     /// The bridge pods attach to.
     #[arg(long, default_value = node_os::network::DEFAULT_BRIDGE)]
     pod_bridge: String,
+    /// The kubelet API's port (logs, exec, port-forward for the API server).
+    #[arg(long, default_value_t = node_os::kubelet::nodestatus::KUBELET_PORT)]
+    kubelet_port: u16,
     /// Log filter, as RUST_LOG.
     #[arg(long, default_value = "warn")]
     log: String,
@@ -201,6 +204,7 @@ fn main() -> ExitCode {
         },
         registries,
         pod_bridge: args.pod_bridge,
+        kubelet_port: args.kubelet_port,
     };
     let result = rt.block_on(async {
         tokio::select! {

@@ -19,6 +19,26 @@ struct Cluster {
     url: String,
     token: String,
     ca_hash: String,
+    /// Where this test's agents serve the kubelet API (a free port: tests run in parallel).
+    kubelet_port: u16,
+    /// Agents started, killed when the test ends even if it panicked.
+    agents: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for pid in self.agents.lock().unwrap().iter() {
+            // Only if the pid is still one of our agents (it may have been reaped and reused).
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !String::from_utf8_lossy(&cmdline).contains("node-os") {
+                continue;
+            }
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Cluster {
@@ -55,6 +75,8 @@ impl Cluster {
             dir,
             url,
             ca_hash,
+            kubelet_port: free_port(),
+            agents: Default::default(),
         }
     }
 
@@ -64,7 +86,7 @@ impl Cluster {
 
     /// Starts the agent as the kubelet of `node`, renewing its Lease every second.
     fn agent(&self, data_dir: &Path, node: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_node-os"))
+        let child = Command::new(env!("CARGO_BIN_EXE_node-os"))
             .arg("agent")
             .arg("--data-dir")
             .arg(data_dir)
@@ -73,11 +95,14 @@ impl Cluster {
             .args(["--system-reserved", "cpu=100m,memory=256Mi"])
             .args(["--kube-reserved", "memory=128Mi"])
             .args(["--node-lease-duration-seconds", "4"])
+            .args(["--kubelet-port", &self.kubelet_port.to_string()])
             .args(["--log", "info"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap()
+            .unwrap();
+        self.agents.lock().unwrap().push(child.id());
+        child
     }
 
     fn kubectl(&self, args: &[&str]) -> String {
@@ -145,6 +170,14 @@ fn ready(node: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn sh(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd).args(args).output().unwrap();
     assert!(out.status.success(), "{cmd} {args:?}");
@@ -181,11 +214,14 @@ fn lease_renew_time(c: &Cluster, node: &str) -> (String, Value) {
     (l["spec"]["renewTime"].as_str().unwrap().to_string(), l)
 }
 
+/// Client-certificate CSRs (the kubelet-serving one is requested once too, separately).
 fn csr_count(c: &Cluster) -> usize {
     c.try_json(&["get", "csr"]).unwrap()["items"]
         .as_array()
         .unwrap()
-        .len()
+        .iter()
+        .filter(|r| r["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet")
+        .count()
 }
 
 fn stop(agent: &mut Child, signal: &str) -> (std::process::ExitStatus, String) {
@@ -275,7 +311,10 @@ fn the_agent_registers_a_ready_node_renews_its_lease_and_comes_back_after_a_rest
             {"type": "Hostname", "address": name},
         ])
     );
-    assert_eq!(st["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
+    assert_eq!(
+        st["daemonEndpoints"]["kubeletEndpoint"]["Port"],
+        c.kubelet_port
+    );
     let labels = &node["metadata"]["labels"];
     assert_eq!(labels["kubernetes.io/hostname"], name);
     assert_eq!(labels["kubernetes.io/os"], "linux");

@@ -19,7 +19,10 @@ struct Node {
     _rt: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     _registry: registry::Registry,
+    /// Busybox, for shell scripts.
     image: String,
+    /// The project's test workload (`images testapp`): an HTTP server and friends.
+    testapp: String,
     agent: Option<Child>,
     data_dir: PathBuf,
     bridge: String,
@@ -112,12 +115,17 @@ fn push_busybox(reg: &registry::Registry) -> String {
 impl Node {
     /// A control plane, a registry with the test image, and one agent named `name`, Ready.
     fn start(name: &str) -> Node {
+        // Each node of this test binary gets its own cluster CIDR and bridge, since tests run
+        // in parallel on one host.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let cluster_cidr = format!("10.{}.0.0/16", 200 + k);
         let common::ControlPlane {
             rt,
             dir,
             admin,
             url,
-        } = common::ControlPlane::start_with(None, true, Some("10.213.0.0/16"));
+        } = common::ControlPlane::start_with(None, true, Some(&cluster_cidr));
         let created = rt
             .block_on(cli::create_until(
                 &admin,
@@ -136,9 +144,12 @@ impl Node {
         std::fs::create_dir_all(&storage).unwrap();
         let registry = registry::Registry::start(dir.path(), &storage, registry::Auth::None, None);
         let image = push_busybox(&registry);
+        rt.block_on(images::build_and_push(&registry.addr, "testapp:v1"))
+            .expect("building and pushing the test image");
+        let testapp = format!("{}/testapp:v1", registry.addr);
         let data_dir = dir.path().join("node");
         // A bridge name of this test run's own, so parallel runs do not share one.
-        let bridge = format!("nt{}", std::process::id() % 100_000);
+        let bridge = format!("nt{}x{k}", std::process::id() % 100_000);
         let args = vec![
             "agent".to_string(),
             "--data-dir".into(),
@@ -155,6 +166,13 @@ impl Node {
             registry.addr.clone(),
             "--pod-bridge".into(),
             bridge.clone(),
+            "--kubelet-port".into(),
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                .to_string(),
             "--log".into(),
             "info,node_os=debug".into(),
         ];
@@ -163,6 +181,7 @@ impl Node {
             dir,
             _registry: registry,
             image,
+            testapp,
             agent: None,
             data_dir,
             bridge,
@@ -320,6 +339,43 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+fn ip_of(node: &Node, pod: &str) -> String {
+    node.json(&["get", "pod", pod]).unwrap()["status"]["podIP"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The body of `GET path` from `addr` (HTTP/1.1, closing), retried for a few seconds while
+/// the server starts.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) => {
+                return r
+                    .split_once("\r\n\r\n")
+                    .map(|(_, b)| b.to_string())
+                    .unwrap_or(r)
+            }
+            Err(e) if Instant::now() > deadline => panic!("GET http://{addr}{path}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// Mount points under `dir` in this machine's mount table.
 fn mounts_under(dir: &Path) -> Vec<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
@@ -380,20 +436,26 @@ spec:
   containers:
   - name: nginx-container
     image: {}
-    command: [sh, -c, 'echo started; exec sleep 36017']
+    args: [serve, --port, '8080']
+    ports: [{{containerPort: 8080}}]
     volumeMounts:
     - {{name: cache, mountPath: /cache}}
   volumes:
   - name: cache
     emptyDir: {{medium: Memory}}
 ",
-        node.image
+        node.testapp
     ));
     let pod = node.wait_running("my-pod");
     let ip = pod["status"]["podIP"].as_str().expect("a pod IP");
+    let cidr = node.json(&["get", "node", "pods-a"]).unwrap()["spec"]["podCIDR"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = cidr.trim_end_matches("0/24");
     assert!(
-        ip.starts_with("10.213."),
-        "pod IP {ip} from the node's podCIDR"
+        ip.starts_with(prefix),
+        "pod IP {ip} from the node's podCIDR {cidr}"
     );
     assert_eq!(pod["status"]["hostIP"], "127.0.0.1");
     let cs = &pod["status"]["containerStatuses"][0];
@@ -409,21 +471,12 @@ spec:
         !mounts_under(&node.data_dir).is_empty(),
         "rootfs and volume are mounted"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while processes_with("sleep 36017").is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !processes_with("sleep 36017").is_empty(),
-        "the container's process runs: {}",
-        std::fs::read_to_string(
-            node.data_dir
-                .join("kubelet/pods")
-                .join(&uid)
-                .join("logs/nginx-container/0.log")
-        )
-        .unwrap_or_default()
-    );
+    // The pod answers on its own address, from the node.
+    let page = http_get(&format!("{ip}:8080"), "/");
+    assert!(page.contains("hostname=my-pod\n"), "{page}");
+    assert!(page.contains(&format!("pod_ip={ip}\n")), "{page}");
+    let server = processes_with("serve --port 8080");
+    assert_eq!(server.len(), 1, "{server:?}");
 
     node.kubectl(
         &["delete", "pod", "my-pod", "--wait=true", "--timeout=60s"],
@@ -431,5 +484,409 @@ spec:
     );
     assert_eq!(mounts_under(&node.data_dir), Vec::<String>::new());
     assert_eq!(pod_cgroups(&uid), Vec::<PathBuf>::new());
-    assert_eq!(processes_with("sleep 36017"), Vec::<String>::new());
+    assert_eq!(processes_with("serve --port 8080"), Vec::<String>::new());
+}
+
+/// The text of a container instance's log on the node (what `kubectl logs` serves), once it
+/// holds `until`.
+fn container_log(node: &Node, pod: &Value, container: &str, attempt: u32, until: &str) -> String {
+    let uid = pod["metadata"]["uid"].as_str().unwrap();
+    let path = node
+        .data_dir
+        .join("kubelet/pods")
+        .join(uid)
+        .join("logs")
+        .join(container)
+        .join(format!("{attempt}.log"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains(until) || Instant::now() > deadline {
+            // CRI records: `<time> <stream> <tag> <text>`.
+            return text
+                .lines()
+                .map(|l| l.splitn(4, ' ').nth(3).unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn init_containers_run_first_and_crashing_containers_back_off() {
+    let node = Node::start("pods-b");
+    node.apply(&format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: ordered}}
+spec:
+  initContainers:
+  - name: first
+    image: {img}
+    command: [sh, -c, 'echo one >> /work/order']
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  - name: second
+    image: {img}
+    command: [sh, -c, 'echo two >> /work/order']
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  containers:
+  - name: app
+    image: {img}
+    command: [sh, -c, 'cat /work/order; echo app; exec sleep 36018']
+    volumeMounts: [{{name: work, mountPath: /work}}]
+  volumes: [{{name: work, emptyDir: {{}}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: crasher}}
+spec:
+  containers:
+  - {{name: boom, image: {img}, command: [sh, -c, 'echo boom; exit 3']}}
+",
+        img = node.image
+    ));
+    let pod = node.wait_running("ordered");
+    let inits = pod["status"]["initContainerStatuses"].as_array().unwrap();
+    assert!(
+        inits
+            .iter()
+            .all(|c| c["state"]["terminated"]["reason"] == "Completed"),
+        "{inits:?}"
+    );
+    assert_eq!(
+        container_log(&node, &pod, "app", 0, "app"),
+        "one\ntwo\napp",
+        "the init containers ran in order before the app"
+    );
+
+    let crasher = node.wait_for(&["get", "pod", "crasher"], 90, |p| {
+        let c = &p["status"]["containerStatuses"][0];
+        c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+            && c["restartCount"].as_i64().unwrap_or(0) >= 1
+    });
+    let c = &crasher["status"]["containerStatuses"][0];
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 3, "{c}");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
+    assert!(
+        c["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("back-off 10s restarting failed container=boom pod=crasher_default("),
+        "{c}"
+    );
+}
+
+#[test]
+fn config_maps_and_secrets_are_visible_as_env_and_files() {
+    let node = Node::start("pods-c");
+    node.apply(&format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{greeting: hello, color: blue}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: creds}}
+stringData: {{password: s3cret}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: consumer}}
+spec:
+  containers:
+  - name: app
+    image: {img}
+    command: [sh, -c, 'echo GREETING=$GREETING PASSWORD=$PASSWORD color=$color; cat /cfg/greeting; echo; cat /sec/password; echo; exec sleep 36019']
+    env:
+    - name: GREETING
+      valueFrom: {{configMapKeyRef: {{name: settings, key: greeting}}}}
+    - name: PASSWORD
+      valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}
+    envFrom: [{{configMapRef: {{name: settings}}}}]
+    volumeMounts:
+    - {{name: cfg, mountPath: /cfg}}
+    - {{name: sec, mountPath: /sec, readOnly: true}}
+  volumes:
+  - {{name: cfg, configMap: {{name: settings}}}}
+  - {{name: sec, secret: {{secretName: creds}}}}
+",
+        img = node.image
+    ));
+    let pod = node.wait_running("consumer");
+    assert_eq!(
+        container_log(&node, &pod, "app", 0, "s3cret\n"),
+        "GREETING=hello PASSWORD=s3cret color=blue\nhello\ns3cret"
+    );
+}
+
+#[test]
+fn restarting_the_agent_adopts_running_pods_without_restarting_them() {
+    let mut node = Node::start("pods-d");
+    node.apply(&format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: steady}}
+spec:
+  containers:
+  - {{name: app, image: {img}, command: [sleep, '36020']}}
+",
+        img = node.image
+    ));
+    let before = node.wait_running("steady");
+    let id = before["status"]["containerStatuses"][0]["containerID"].clone();
+    let ip = before["status"]["podIP"].clone();
+    let procs = processes_with("sleep 36020");
+    assert_eq!(procs.len(), 1, "{procs:?}");
+
+    node.stop_agent();
+    node.start_agent();
+    node.wait_for(&["get", "node", "pods-d"], 60, |n| {
+        n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    // Let the restarted kubelet list, reconcile and sync a few times.
+    std::thread::sleep(Duration::from_secs(5));
+    let after = node.wait_running("steady");
+    let c = &after["status"]["containerStatuses"][0];
+    assert_eq!(c["containerID"], id, "the same container");
+    assert_eq!(c["restartCount"], 0);
+    assert_eq!(after["status"]["podIP"], ip);
+    assert_eq!(
+        processes_with("sleep 36020"),
+        procs,
+        "the same process still runs"
+    );
+    assert!(node.agent_log().matches("starting the kubelet").count() >= 2);
+}
+
+#[test]
+fn probes_restart_and_unready_containers_and_memory_limits_oom_kill() {
+    let node = Node::start("pods-e");
+    node.apply(&format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: unhealthy}}
+spec:
+  containers:
+  - name: app
+    image: {img}
+    args: [serve, --port, '8081', --fail-after, '3']
+    livenessProbe:
+      httpGet: {{path: /healthz, port: 8081}}
+      periodSeconds: 1
+      failureThreshold: 2
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unready}}
+spec:
+  containers:
+  - name: app
+    image: {img}
+    args: [serve, --port, '8082', --fail-after, '4']
+    readinessProbe:
+      httpGet: {{path: /healthz, port: 8082}}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: hungry}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: app
+    image: {img}
+    args: [alloc, '256', --hold]
+    resources:
+      limits: {{memory: 64Mi}}
+",
+        img = node.testapp
+    ));
+    // Liveness: the kubelet restarts the container once its health endpoint fails.
+    let p = node.wait_for(&["get", "pod", "unhealthy"], 120, |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    let c = &p["status"]["containerStatuses"][0];
+    assert_eq!(p["status"]["phase"], "Running");
+    assert!(c["lastState"]["terminated"].is_object(), "{c}");
+    // Readiness: ready first, then not ready while still running, never restarted.
+    node.wait_for(&["get", "pod", "unready"], 120, |p| {
+        p["status"]["containerStatuses"][0]["ready"] == true
+    });
+    let p = node.wait_for(&["get", "pod", "unready"], 60, |p| {
+        p["status"]["containerStatuses"][0]["ready"] == false
+            && p["status"]["containerStatuses"][0]["state"]["running"].is_object()
+    });
+    let ready = p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["status"], "False", "{ready}");
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    // Memory limit: the kernel kills the container, and the kubelet says why.
+    let p = node.wait_for(&["get", "pod", "hungry"], 120, |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["reason"], "OOMKilled", "{t}");
+    assert_eq!(t["exitCode"], 137, "{t}");
+}
+
+#[test]
+fn kubectl_logs_exec_and_port_forward_reach_the_pod() {
+    let node = Node::start("pods-f");
+    node.apply(&format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: web}}
+spec:
+  containers:
+  - name: app
+    image: {img}
+    args: [serve, --port, '8083']
+",
+        img = node.testapp
+    ));
+    node.wait_running("web");
+    // Logs, through the API server's proxy to the kubelet API.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let logs = loop {
+        let out = node.kubectl_output(&["logs", "web"], None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("serving on :8083") || Instant::now() > deadline {
+            break (text, String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        logs.0.contains("serving on :8083"),
+        "{logs:?}\n{}",
+        tail(&node.agent_log(), 30)
+    );
+    let stamped = node.kubectl(&["logs", "web", "--timestamps"], None);
+    assert!(
+        stamped
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok(),
+        "{stamped}"
+    );
+
+    // Exec, without and with stdin.
+    assert_eq!(
+        node.kubectl(
+            &["exec", "web", "--", "/testapp", "echo", "hi", "there"],
+            None
+        ),
+        "hi there\n"
+    );
+    assert_eq!(
+        node.kubectl(
+            &["exec", "-i", "web", "--", "/testapp", "cat"],
+            Some("abc\n")
+        ),
+        "abc\n"
+    );
+    let failed = node.kubectl_output(&["exec", "web", "--", "/testapp", "exit", "7"], None);
+    assert_eq!(
+        failed.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+
+    // exec -it: kubectl on a terminal (util-linux's `script` gives it one), the shell in the
+    // container on another; testapp's shell prompts only when its stdin is a terminal.
+    let kubeconfig = node.dir.path().join("admin.kubeconfig");
+    let mut it = Command::new("script")
+        .args(["-qfc"])
+        .arg(format!(
+            "kubectl --kubeconfig {} exec -it web -- /testapp sh",
+            kubeconfig.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = it.stdin.take().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        stdin.write_all(b"echo hello-from-tty\n").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        stdin.write_all(b"exit 0\n").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = it.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("$ "),
+        "a prompt, so the shell has a terminal: {text:?}"
+    );
+    assert!(text.contains("hello-from-tty"), "{text:?}");
+
+    // logs -f follows the stream.
+    let mut follow = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["logs", "-f", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    assert_eq!(first.trim(), "serving on :8083");
+    // A request logs a line, which the follower receives while it is still open.
+    http_get(
+        &format!("{}:8083", ip_of(&node, "web")),
+        "/echo?msg=followed",
+    );
+    let mut next = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut next).unwrap();
+    assert!(next.contains("/echo"), "{next:?}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // Port-forward from a local port to the pod's.
+    let mut pf = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(node.dir.path().join("admin.kubeconfig"))
+        .args(["port-forward", "pod/web", ":8083"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(pf.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    // `Forwarding from 127.0.0.1:PORT -> 8083`
+    let local = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("port-forward said {line:?}"))
+        .to_string();
+    let body = http_get(&local, "/hostname");
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert_eq!(body.trim(), "web");
 }

@@ -127,6 +127,17 @@ pub struct ContainerConfig {
     /// CRI log path (`/var/log/pods/<ns>_<name>_<uid>/<container>/<restart>.log`).
     pub log_path: PathBuf,
     pub labels: BTreeMap<String, String>,
+    /// `stdin: true`: the container reads a stdin that attach sessions
+    /// ([`crate::Runtime::attach_stdin`]) write into; without it, stdin is `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// `stdinOnce`: the container sees end-of-file on stdin when the first attach session
+    /// closes, instead of stdin staying open for the next one.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// `tty`: the container's stdio is a terminal; its output is logged as stdout.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl ContainerConfig {
@@ -158,6 +169,9 @@ impl ContainerConfig {
             stop_signal: None,
             log_path,
             labels: BTreeMap::new(),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
         }
     }
 }

@@ -29,6 +29,18 @@ pub enum Error {
     BadLowerdir(PathBuf),
     #[error("container {id} did not exit within {seconds} s of SIGKILL")]
     StopTimeout { id: String, seconds: u64 },
+    /// The command of an exec names no executable file in the container (what a shell
+    /// reports with status 127).
+    #[error("exec in container {id}: {executable:?}: executable file not found in $PATH")]
+    ExecNotFound { id: String, executable: String },
+    #[error("exec in container {id}: {message}")]
+    Exec { id: String, message: String },
+    /// An `exec_sync` command outlived its timeout; it has been killed.
+    #[error("exec in container {id} did not finish within {timeout:?}; it was killed")]
+    ExecTimeout {
+        id: String,
+        timeout: std::time::Duration,
+    },
 }
 
 impl Error {

@@ -12,10 +12,18 @@
 //! - [`spec`], [`cgroup`]'s mapping, [`log::format`], [`state::derive_status`] and
 //!   [`overlay::overlay_options`] are pure decisions;
 //! - [`runtime::Runtime`] is the CRI-shaped API the kubelet calls.
+//!
+//! Streaming: [`Runtime::exec`] runs a process in a running container (its namespaces,
+//! cgroup, user and environment) from an `exec` helper that stays its parent, with pipes or
+//! a terminal made inside the container for its stdio ([`exec`]); [`Runtime::exec_sync`] is
+//! CRI's `ExecSync` for probes. A container created with `stdin` reads what
+//! [`Runtime::attach_stdin`] sessions write, relayed by its shim from a FIFO; with `tty` its
+//! stdio is a terminal whose window [`Runtime::resize_container_tty`] sets.
 
 pub mod cgroup;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod helper;
 pub mod log;
 pub mod overlay;
@@ -27,6 +35,7 @@ pub use config::{
     BindMount, ContainerConfig, Propagation, QosClass, Resources, RuntimeConfig, SandboxConfig,
 };
 pub use error::{Error, Result};
+pub use exec::{ExecProcess, ExecRequest};
 pub use helper::{helper_main, run_if_helper, HELPER_ARG};
 pub use runtime::{Runtime, SandboxRecord};
 pub use state::{ContainerState, ContainerStatus, ExitRecord};

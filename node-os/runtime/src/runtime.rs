@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroup::{self, CgroupMode};
 use crate::config::{ContainerConfig, RuntimeConfig, SandboxConfig};
 use crate::error::{Error, Result};
+use crate::exec::{ExecProcess, ExecRequest};
 use crate::helper::{self, ops, sandbox_ns, shim};
 use crate::overlay;
 use crate::spec::{self, PodNamespaces};
@@ -20,6 +21,9 @@ use crate::state::{self, ContainerRecord, ContainerState, ContainerStatus, ExitR
 
 /// How long a container gets to die after SIGKILL before stopping reports failure.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `attach_stdin` waits for the shim to be ready for the next attach session.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The runtime's record of a pod sandbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -269,6 +273,12 @@ impl Runtime {
                 exit_file: dir.join("exit.json"),
                 oom_file: cgroup::oom_counter_file(self.mode, &cgroup),
                 shim_log: dir.join("shim.log"),
+                stdin_fifo: config.stdin.then(|| dir.join(shim::STDIN_FIFO)),
+                stdin_once: config.stdin_once,
+                tty: config.tty.then(|| shim::TtyPaths {
+                    console_socket: dir.join(shim::CONSOLE_SOCKET),
+                    resize_fifo: dir.join(shim::RESIZE_FIFO),
+                }),
             };
             let created: shim::Created =
                 helper::call(&self.cfg.helper_exe, "shim", &req).map_err(|e| match e {
@@ -484,6 +494,137 @@ impl Runtime {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Runs a process in a running container: in its namespaces and cgroup, as its user, in
+    /// its working directory, with its environment plus `req.env`. Returns once the command
+    /// has been exec'd; a command that names no executable is [`Error::ExecNotFound`], not
+    /// a process exiting with 127.
+    pub async fn exec(&self, id: &str, req: ExecRequest) -> Result<ExecProcess> {
+        self.record(id)?;
+        let state = self.container_status(id)?.state;
+        if state != ContainerState::Running {
+            return Err(Error::BadState {
+                id: id.into(),
+                state: format!("{state:?}"),
+                action: "exec in it",
+            });
+        }
+        let request = helper::exec::Request {
+            root: self.libcontainer_root(),
+            id: id.to_string(),
+            bundle: self.container_dir(id).join("bundle"),
+            args: req.args,
+            env: req.env,
+            tty: req.tty,
+        };
+        crate::exec::spawn(&self.cfg.helper_exe, request, req.stdin).await
+    }
+
+    /// CRI's `ExecSync` (exec probes): runs `args` without stdin or terminal and returns its
+    /// exit code and its stdout and stderr interleaved (the first
+    /// [`crate::exec::EXEC_SYNC_MAX_OUTPUT`] bytes). A command still running after `timeout`
+    /// is killed, and the answer is [`Error::ExecTimeout`].
+    pub async fn exec_sync(
+        &self,
+        id: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<(i32, Vec<u8>)> {
+        let started = Instant::now();
+        let req = ExecRequest {
+            args: args.to_vec(),
+            ..ExecRequest::default()
+        };
+        let mut p = match tokio::time::timeout(timeout, self.exec(id, req)).await {
+            Ok(p) => p?,
+            // Dropping the unfinished exec closes its control socket: the helper kills what
+            // it started.
+            Err(_) => {
+                return Err(Error::ExecTimeout {
+                    id: id.into(),
+                    timeout,
+                })
+            }
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        crate::exec::run_to_completion(&mut p, left)
+            .await?
+            .ok_or_else(|| Error::ExecTimeout {
+                id: id.into(),
+                timeout,
+            })
+    }
+
+    /// Opens a session on a container's stdin (`kubectl attach`, `kubectl run -i`): what is
+    /// written reaches the container's stdin; closing it ends the session (and, with
+    /// `stdin_once`, the container's input). `None` if the container has no stdin.
+    pub async fn attach_stdin(
+        &self,
+        id: &str,
+    ) -> Result<Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>> {
+        let rec = self.record(id)?;
+        if !rec.config.stdin {
+            return Ok(None);
+        }
+        let state = self.container_status(id)?.state;
+        if !matches!(state, ContainerState::Created | ContainerState::Running) {
+            return Err(Error::BadState {
+                id: id.into(),
+                state: format!("{state:?}"),
+                action: "attach to its stdin",
+            });
+        }
+        let fifo = self.container_dir(id).join(shim::STDIN_FIFO);
+        // The shim's relay has the FIFO open for reading except for a moment between two
+        // sessions; opening without blocking fails (ENXIO) in that moment, and for good once
+        // a `stdin_once` container's session is over.
+        let deadline = Instant::now() + ATTACH_TIMEOUT;
+        loop {
+            match tokio::net::unix::pipe::OpenOptions::new().open_sender(&fifo) {
+                Ok(tx) => return Ok(Some(Box::new(tx))),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("opening the stdin of container {id} (is its stdin closed?)"),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Sets the window size of a container's terminal; a no-op for a container without one,
+    /// an error for one that has exited.
+    pub fn resize_container_tty(&self, id: &str, cols: u16, rows: u16) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let rec = self.record(id)?;
+        if !rec.config.tty {
+            return Ok(());
+        }
+        let state = self.container_status(id)?.state;
+        if !matches!(state, ContainerState::Created | ContainerState::Running) {
+            return Err(Error::BadState {
+                id: id.into(),
+                state: format!("{state:?}"),
+                action: "resize its terminal",
+            });
+        }
+        let fifo = self.container_dir(id).join(shim::RESIZE_FIFO);
+        let what = || format!("resizing the terminal of container {id}");
+        // The shim holds the FIFO open for as long as it lives: with nobody there, the open
+        // fails at once (ENXIO) rather than blocking.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .map_err(|e| Error::io(what(), e))?;
+        // One line, well under PIPE_BUF: written whole or not at all.
+        f.write_all(format!("{cols} {rows}\n").as_bytes())
+            .map_err(|e| Error::io(what(), e))
     }
 
     /// The host path of a container's cgroup directory in `controller`'s hierarchy (v1) or

@@ -97,7 +97,9 @@ pub fn generate(
 
     let caps: Vec<&str> = DEFAULT_CAPABILITIES.to_vec();
     let process = json!({
-        "terminal": false,
+        // With a terminal, libcontainer makes the pty inside the container and hands its
+        // master to the shim over the console socket (see `helper::shim`).
+        "terminal": cfg.tty,
         "user": {
             "uid": cfg.uid,
             "gid": cfg.gid,
@@ -310,6 +312,22 @@ mod tests {
             .contains(&oci_spec::runtime::Capability::SysAdmin));
         assert!(caps.inheritable().is_none() && caps.ambient().is_none());
         assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("/rootfs"));
+        assert_eq!(p.terminal(), Some(false));
+    }
+
+    #[test]
+    fn a_tty_container_asks_for_a_terminal() {
+        let mut c = cfg();
+        c.tty = true;
+        let spec = generate(
+            &c,
+            Path::new("/rootfs"),
+            &pod_ns(),
+            Path::new("/kubepods/podu/c"),
+            CgroupMode::V1,
+        )
+        .unwrap();
+        assert_eq!(spec.process().as_ref().unwrap().terminal(), Some(true));
     }
 
     #[test]

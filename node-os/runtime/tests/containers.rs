@@ -3,155 +3,16 @@
 //! what the kernel shows afterwards: logs, namespaces, cgroup files, exit codes, and that
 //! nothing is left behind.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::harness;
 use node_runtime::cgroup::{self, CgroupMode};
-use node_runtime::log::{parse_record, Stream, Tag};
-use node_runtime::{
-    ContainerConfig, ContainerState, QosClass, Resources, Runtime, RuntimeConfig, SandboxConfig,
-};
-
-/// A root filesystem holding busybox and its applet links (Debian's `busybox-static`).
-fn busybox_rootfs() -> PathBuf {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.exists())
-            .expect("busybox-static is installed (see .ci/run)");
-        let root =
-            std::env::temp_dir().join(format!("node-runtime-busybox-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
-            fs::create_dir_all(root.join(d)).unwrap();
-        }
-        fs::copy(busybox, root.join("bin/busybox")).unwrap();
-        let list = std::process::Command::new(busybox)
-            .arg("--list")
-            .output()
-            .unwrap();
-        for applet in String::from_utf8(list.stdout).unwrap().lines() {
-            if applet != "busybox" {
-                std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-            }
-        }
-        fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        root
-    })
-    .clone()
-}
-
-struct Harness {
-    rt: Runtime,
-    dir: tempfile::TempDir,
-    cgroup_root: String,
-}
-
-fn harness() -> Harness {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "these tests create containers and must run as root"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = RuntimeConfig::new(dir.path().join("run"));
-    cfg.helper_exe = PathBuf::from(env!("CARGO_BIN_EXE_runtime-test-helper"));
-    cfg.cgroup_root = format!("node-runtime-test-{}", uuid_like());
-    let cgroup_root = cfg.cgroup_root.clone();
-    Harness {
-        rt: Runtime::new(cfg).unwrap(),
-        dir,
-        cgroup_root,
-    }
-}
-
-fn uuid_like() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{:x}", std::process::id(), t)
-}
-
-impl Harness {
-    fn sandbox_config(&self, hostname: &str) -> SandboxConfig {
-        SandboxConfig {
-            pod_uid: uuid_like(),
-            hostname: hostname.into(),
-            qos: QosClass::Guaranteed,
-            host_network: false,
-            host_ipc: false,
-            shm_size: None,
-        }
-    }
-
-    fn container(&self, name: &str, script: &str) -> ContainerConfig {
-        let log = self.dir.path().join("logs").join(format!("{name}.log"));
-        ContainerConfig::new(
-            name,
-            vec![busybox_rootfs()],
-            vec!["/bin/sh".into(), "-c".into(), script.into()],
-            log,
-        )
-    }
-
-    async fn run(&self, sandbox: &str, cfg: ContainerConfig) -> String {
-        let id = self.rt.create_container(sandbox, cfg).await.unwrap();
-        self.rt.start_container(&id).await.unwrap();
-        id
-    }
-
-    /// Lines of a container's log (content only), checking every record's format.
-    fn log_lines(&self, name: &str, stream: Stream) -> Vec<String> {
-        let bytes =
-            fs::read(self.dir.path().join("logs").join(format!("{name}.log"))).unwrap_or_default();
-        bytes
-            .split_inclusive(|b| *b == b'\n')
-            .map(|l| {
-                parse_record(l).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(l)))
-            })
-            .filter(|r| r.stream == stream)
-            .map(|r| {
-                assert_eq!(r.tag, Tag::Full);
-                String::from_utf8(r.content).unwrap()
-            })
-            .collect()
-    }
-
-    /// Removes the sandbox and checks that no mount, cgroup or process of it is left.
-    async fn remove_and_check_clean(&self, sandbox: &str, containers: &[(String, i32)]) {
-        let pod_cgroup = self.rt.sandbox(sandbox).unwrap().cgroup;
-        self.rt.remove_pod_sandbox(sandbox).await.unwrap();
-        let run = self.dir.path().join("run");
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !mountinfo.contains(run.to_str().unwrap()),
-            "mounts left under {}:\n{mountinfo}",
-            run.display()
-        );
-        let mode = self.rt.cgroup_mode();
-        for dir in cgroup::pod::cgroup_dirs(mode, &pod_cgroup).unwrap() {
-            assert!(!dir.exists(), "cgroup {} left", dir.display());
-        }
-        for (id, pid) in containers {
-            assert!(
-                !Path::new(&format!("/proc/{pid}")).exists() || is_zombie_free_gone(*pid),
-                "process {pid} of {id} left"
-            );
-            assert!(!run.join("containers").join(id).exists());
-            assert!(!run.join("libcontainer").join(id).exists());
-        }
-        assert!(!run.join("sandboxes").join(sandbox).exists());
-        cgroup::pod::remove(mode, Path::new(&format!("/{}", self.cgroup_root))).unwrap();
-    }
-}
-
-fn is_zombie_free_gone(pid: i32) -> bool {
-    node_runtime::state::proc_start_ticks(pid).is_none()
-}
+use node_runtime::log::Stream;
+use node_runtime::{ContainerState, Resources, Runtime, RuntimeConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_echoes_hello_into_a_cri_log_and_exits_zero() {
@@ -203,10 +64,11 @@ async fn containers_of_a_pod_share_hostname_and_network() {
             ),
         )
         .await;
+    // Read before the client runs: the server exits as soon as the client has connected.
+    let server_pid = h.rt.container_status(&server).unwrap().pid.unwrap();
     let client = h
         .run(&sb, h.container("client", "hostname; readlink /proc/self/ns/net; for i in $(seq 100); do nc 127.0.0.1 8080 </dev/null && exit 0; sleep 0.1; done; exit 1"))
         .await;
-    let server_pid = h.rt.container_status(&server).unwrap().pid.unwrap();
     let client_pid = h.rt.container_status(&client).unwrap().pid.unwrap_or(0);
     let c =
         h.rt.wait_container(&client, Duration::from_secs(30))

@@ -6,7 +6,8 @@
 //! attempt, image) next to the runtime's own state, so a restarted agent finds them again.
 
 pub mod etc;
-mod records;
+pub mod records;
+pub mod streaming;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -489,8 +490,10 @@ impl ContainerRuntime for NodeRuntime {
         cmd: &[String],
         timeout: Duration,
     ) -> Result<(i32, Vec<u8>)> {
-        let _ = (id, cmd, timeout);
-        Err(other("exec is not available in this runtime yet"))
+        self.runtime
+            .exec_sync(id, cmd, timeout)
+            .await
+            .map_err(other)
     }
 }
 

@@ -27,6 +27,12 @@ pub struct KeyAndRequest {
 
 /// Generates the node's key (ECDSA P-256) and its certificate request.
 pub fn build_request(node_name: &str) -> Result<KeyAndRequest> {
+    build_request_with_names(node_name, &[])
+}
+
+/// A request for `system:node:<name>` naming `sans` (IP addresses and DNS names), as a
+/// kubelet-serving request carries them.
+pub fn build_request_with_names(node_name: &str, sans: &[String]) -> Result<KeyAndRequest> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("generating the node key")?;
     let mut params = rcgen::CertificateParams::default();
@@ -37,6 +43,18 @@ pub fn build_request(node_name: &str) -> Result<KeyAndRequest> {
         format!("system:node:{node_name}"),
     );
     params.distinguished_name = dn;
+    for n in sans {
+        params
+            .subject_alt_names
+            .push(match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::SanType::IpAddress(ip),
+                Err(_) => rcgen::SanType::DnsName(
+                    n.clone()
+                        .try_into()
+                        .with_context(|| format!("{n:?} is not a DNS name"))?,
+                ),
+            });
+    }
     let csr = params
         .serialize_request(&key)
         .context("building the certificate request")?;
@@ -48,14 +66,22 @@ pub fn build_request(node_name: &str) -> Result<KeyAndRequest> {
 
 /// The CertificateSigningRequest object, as the kubelet sends it for an ECDSA key.
 pub fn csr_object(request_pem: &str) -> Value {
+    csr_object_for(request_pem, SIGNER, &["digital signature", "client auth"])
+}
+
+/// The kubelet-serving signer: certificates the kubelet API serves with.
+pub const SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
+
+/// A CSR object for `signer` with `usages`.
+pub fn csr_object_for(request_pem: &str, signer: &str, usages: &[&str]) -> Value {
     json!({
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
         "metadata": {"generateName": "node-csr-"},
         "spec": {
             "request": STANDARD.encode(request_pem),
-            "signerName": SIGNER,
-            "usages": ["digital signature", "client auth"],
+            "signerName": signer,
+            "usages": usages,
         },
     })
 }
@@ -110,11 +136,37 @@ pub async fn request_certificate(
     timeout: Duration,
 ) -> Result<(String, String, String)> {
     let kr = build_request(node_name)?;
+    let object = csr_object(&kr.request_pem);
+    request_signed(client, kr, object, timeout).await
+}
+
+/// Asks for a kubelet serving certificate naming `sans`; returns (cert, key, CSR name).
+pub async fn request_serving_certificate(
+    client: &ApiClient,
+    node_name: &str,
+    sans: &[String],
+    timeout: Duration,
+) -> Result<(String, String, String)> {
+    let kr = build_request_with_names(node_name, sans)?;
+    let object = csr_object_for(
+        &kr.request_pem,
+        SERVING_SIGNER,
+        &["digital signature", "server auth"],
+    );
+    request_signed(client, kr, object, timeout).await
+}
+
+async fn request_signed(
+    client: &ApiClient,
+    kr: KeyAndRequest,
+    object: Value,
+    timeout: Duration,
+) -> Result<(String, String, String)> {
     let (code, body) = client
         .request(
             Method::POST,
             CSRS,
-            Some(serde_json::to_vec(&csr_object(&kr.request_pem))?),
+            Some(serde_json::to_vec(&object)?),
             "application/json",
         )
         .await

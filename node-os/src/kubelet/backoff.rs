@@ -55,6 +55,11 @@ impl Backoff {
         (now < until).then(|| until - now)
     }
 
+    /// The current backoff period of the container (what kubelet's message shows).
+    pub fn period(&self, key: &str) -> Option<Duration> {
+        self.entries.get(key).map(|e| e.delay)
+    }
+
     /// Forgets the containers of a pod that is gone.
     pub fn forget_pod(&mut self, pod_uid: &str) {
         let prefix = format!("{pod_uid}/");
@@ -63,14 +68,21 @@ impl Backoff {
 }
 
 /// The message kubelet puts in the Waiting state of a container in backoff.
-pub fn crash_loop_message(delay: Duration, container: &str, pod: &str, uid: &str) -> String {
+/// The pod is written as kubelet's `format.Pod` does: `name_namespace(uid)`.
+pub fn crash_loop_message(
+    delay: Duration,
+    container: &str,
+    pod: &str,
+    namespace: &str,
+    uid: &str,
+) -> String {
     let d = delay.as_secs();
     let human = if d >= 60 {
         format!("{}m{}s", d / 60, d % 60)
     } else {
         format!("{d}s")
     };
-    format!("back-off {human} restarting failed container={container} pod={pod}_{uid}")
+    format!("back-off {human} restarting failed container={container} pod={pod}_{namespace}({uid})")
 }
 
 #[cfg(test)]
@@ -142,16 +154,16 @@ mod tests {
     #[test]
     fn messages_read_like_kubelets() {
         assert_eq!(
-            crash_loop_message(Duration::from_secs(20), "app", "web", "u1"),
-            "back-off 20s restarting failed container=app pod=web_u1"
+            crash_loop_message(Duration::from_secs(20), "app", "web", "default", "u1"),
+            "back-off 20s restarting failed container=app pod=web_default(u1)"
         );
         assert_eq!(
-            crash_loop_message(Duration::from_secs(300), "app", "web", "u1"),
-            "back-off 5m0s restarting failed container=app pod=web_u1"
+            crash_loop_message(Duration::from_secs(300), "app", "web", "default", "u1"),
+            "back-off 5m0s restarting failed container=app pod=web_default(u1)"
         );
         assert_eq!(
-            crash_loop_message(Duration::from_secs(160), "app", "web", "u1"),
-            "back-off 2m40s restarting failed container=app pod=web_u1"
+            crash_loop_message(Duration::from_secs(160), "app", "web", "default", "u1"),
+            "back-off 2m40s restarting failed container=app pod=web_default(u1)"
         );
     }
 }

@@ -24,7 +24,7 @@ pub fn runtime_version() -> String {
     format!("node-os://{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The kubelet's port, published in `daemonEndpoints` (the server for logs/exec comes later).
+/// The kubelet API's default port, published in `daemonEndpoints`.
 pub const KUBELET_PORT: u16 = 10250;
 
 /// The default hard eviction thresholds of a Linux kubelet: `memory.available<100Mi`,
@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub system_reserved: BTreeMap<String, i128>,
     /// `--kube-reserved`, milli-units per resource.
     pub kube_reserved: BTreeMap<String, i128>,
+    /// Where the kubelet API listens (`--kubelet-port`).
+    pub kubelet_port: u16,
 }
 
 /// Capacity in milli-units per resource.
@@ -327,7 +329,7 @@ pub fn node_status(existing: &Value, i: &StatusInputs<'_>, now: Timestamp) -> Va
             {"type": "InternalIP", "address": i.cfg.node_ip.to_string()},
             {"type": "Hostname", "address": i.cfg.node_name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": i.cfg.kubelet_port}},
         "nodeInfo": {
             "machineID": m.machine_id,
             "systemUUID": m.system_uuid,
@@ -450,6 +452,7 @@ mod tests {
 
     fn cfg(system: &str, kube: &str) -> NodeConfig {
         NodeConfig {
+            kubelet_port: KUBELET_PORT,
             node_name: "n1".into(),
             node_ip: "10.0.0.5".parse().unwrap(),
             max_pods: 110,

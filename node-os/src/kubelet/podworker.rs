@@ -457,7 +457,11 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 let _ = self.runtime.remove_container(&id).await;
             }
             Action::BackOff { name: c, remaining } => {
-                let msg = backoff::crash_loop_message(remaining, &c, &name, uid);
+                let period = self
+                    .backoff
+                    .period(&format!("{uid}/{c}"))
+                    .unwrap_or(remaining);
+                let msg = backoff::crash_loop_message(period, &c, &name, &ns, uid);
                 self.set_waiting(uid, &c, "CrashLoopBackOff", &msg);
             }
             Action::Kill {
@@ -519,6 +523,12 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 }
             }
             Action::Finalize => {
+                // Volumes go before the Pod object does, so that a pod seen gone has left
+                // nothing mounted behind.
+                let dir = self.root.join("pods").join(uid);
+                if let Err(e) = super::mounts::unmount_and_remove(&dir) {
+                    tracing::warn!(pod = %name, "removing {}: {e}", dir.display());
+                }
                 let body = json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
                                   "preconditions": {"uid": uid}});
                 let path = format!(
@@ -538,10 +548,6 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     || code == StatusCode::CONFLICT)
                 {
                     anyhow::bail!("deleting pod {name}: {code}");
-                }
-                let dir = self.root.join("pods").join(uid);
-                if let Err(e) = super::mounts::unmount_and_remove(&dir) {
-                    tracing::warn!(pod = %name, "removing {}: {e}", dir.display());
                 }
             }
         }
@@ -863,12 +869,14 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     port,
                     path,
                     headers,
-                } if scheme == "http" => http_probe(&host, port, &path, &headers)
+                } => super::prober::http_get(&scheme, &host, port, &path, &headers)
                     .await
                     .is_some_and(probes::http_success),
-                // HTTPS and gRPC probes need clients this kubelet does not carry yet; they fail
-                // visibly rather than pass silently.
-                _ => false,
+                probes::Action::Grpc {
+                    host,
+                    port,
+                    service,
+                } => super::prober::grpc_check(&host, port, service.as_deref().unwrap_or("")).await,
             }
         };
         tokio::time::timeout(timeout, run).await.unwrap_or(false)
@@ -1003,25 +1011,4 @@ fn mount_tmpfs(dir: &std::path::Path, size: Option<u64>) -> Result<()> {
     )
     .with_context(|| format!("mounting tmpfs on {}", dir.display()))?;
     Ok(())
-}
-
-/// One HTTP/1.1 GET, returning the status code.
-async fn http_probe(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(String, String)],
-) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect((host, port)).await.ok()?;
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).await.ok()?;
-    let line = std::str::from_utf8(&buf[..n]).ok()?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

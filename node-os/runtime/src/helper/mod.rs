@@ -19,9 +19,13 @@
 //! calls async-signal-safe functions before `exec`, which is safe from any process.
 //!
 //! Verbs: `sandbox` ([`sandbox_ns`]) makes a pod's namespaces; `shim` ([`shim`]) creates a
-//! container and stays with it as its log writer and reaper; `start`, `kill` and `delete`
-//! ([`ops`]) drive libcontainer on an existing container.
+//! container and stays with it as its log writer, stdin relay and reaper; `start`, `kill`
+//! and `delete` ([`ops`]) drive libcontainer on an existing container; `exec` ([`exec`])
+//! runs a process in a running container and stays as its parent (it speaks its own
+//! protocol on descriptor 3 instead of stdin/stdout, which are the process's stdio).
 
+pub mod console;
+pub mod exec;
 pub mod ops;
 pub mod sandbox_ns;
 pub mod shim;
@@ -72,6 +76,10 @@ pub fn helper_main(args: Vec<OsString>) -> ! {
         .and_then(|v| v.to_str())
         .unwrap_or("")
         .to_string();
+    default_sigpipe_for_containers();
+    if verb == "exec" {
+        std::process::exit(exec::run())
+    }
     let mut input = Vec::new();
     let code = match std::io::stdin().read_to_end(&mut input) {
         Err(e) => reply::<()>(Err(format!("reading the request: {e}"))),
@@ -89,6 +97,24 @@ pub fn helper_main(args: Vec<OsString>) -> ! {
         },
     };
     std::process::exit(code)
+}
+
+/// Rust starts every program with SIGPIPE ignored, and an ignored signal stays ignored across
+/// `exec`: the containers this helper forks would inherit it, and `yes | head` in a container
+/// would see write errors instead of dying quietly. A caught signal is reset to its default
+/// by `exec`, so the helper catches SIGPIPE with a handler that does nothing: its own writes
+/// to a closed pipe still fail with EPIPE, and container processes start with the default.
+fn default_sigpipe_for_containers() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing (async-signal-safe by construction) on a
+    // zeroed, then filled, sigaction.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGPIPE, &action, std::ptr::null_mut());
+    }
 }
 
 /// Where the helper's own diagnostics go: stderr, until the shim names its log file. The

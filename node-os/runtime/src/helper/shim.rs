@@ -6,6 +6,17 @@
 //! container has exited it writes `exit.json` (exit code, signal, OOM kill) for the runtime
 //! to read back, then exits itself.
 //!
+//! Stdin (`stdin: true`): the shim makes a FIFO in the container's directory and relays what
+//! attach sessions write into it to the container's stdin, a pipe whose write end the shim
+//! keeps, so the container sees no end-of-file between sessions; with `stdinOnce` the shim
+//! closes it when the first session ends. A FIFO rather than a socket keeps attach simple:
+//! the runtime opens a path for writing, and a session ends when it closes it.
+//!
+//! Terminal (`tty: true`): libcontainer makes the pty inside the container and sends its
+//! master to the shim's console socket ([`super::console`]); the shim logs what comes out of
+//! the master as stdout, relays stdin into it, and applies window sizes the runtime writes
+//! to a second FIFO (`<cols> <rows>` lines).
+//!
 //! The fork happens while this freshly executed process still has one thread; the log
 //! threads start only after libcontainer has cloned the container.
 
@@ -23,6 +34,12 @@ use serde::{Deserialize, Serialize};
 use crate::log::format::split_output;
 use crate::log::{LogWriter, RotationPolicy, Stream, Tag};
 use crate::state::{exit_record, proc_start_ticks, write_json, WaitOutcome};
+
+/// Names, in the container's directory, of the stdin FIFO, the window-size FIFO and the
+/// console socket.
+pub const STDIN_FIFO: &str = "stdin";
+pub const RESIZE_FIFO: &str = "tty-resize";
+pub const CONSOLE_SOCKET: &str = "console.sock";
 
 /// Longest record the shim writes before cutting a line into `P` pieces (containerd's and
 /// CRI-O's limit is 16 KiB as well).
@@ -42,6 +59,21 @@ pub struct Request {
     pub oom_file: PathBuf,
     /// The shim's own diagnostics.
     pub shim_log: PathBuf,
+    /// The FIFO attach sessions write the container's stdin into; `None`: stdin is
+    /// `/dev/null`.
+    #[serde(default)]
+    pub stdin_fifo: Option<PathBuf>,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub tty: Option<TtyPaths>,
+}
+
+/// Where a container with a terminal gets its pty and its window sizes.
+#[derive(Serialize, Deserialize)]
+pub struct TtyPaths {
+    pub console_socket: PathBuf,
+    pub resize_fifo: PathBuf,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,13 +135,22 @@ fn shim_child(req: Request, report: OwnedFd) -> i32 {
         send(&mut report, Err(e));
         return 1;
     }
-    let (out_r, err_r, pid) = match create(&req) {
+    let io = match make_fifos(&req).and_then(|resize| Ok((create(&req)?, resize))) {
         Ok(v) => v,
         Err(e) => {
             send(&mut report, Err(e));
             return 1;
         }
     };
+    let (
+        ContainerIo {
+            pid,
+            outputs,
+            stdin,
+            master,
+        },
+        resize,
+    ) = io;
     let created = Created {
         pid,
         pid_start_ticks: proc_start_ticks(pid).unwrap_or(0),
@@ -117,6 +158,16 @@ fn shim_child(req: Request, report: OwnedFd) -> i32 {
     };
     send(&mut report, Ok(created));
     drop(report);
+
+    // Neither relay is joined: they block on their FIFOs for as long as the container runs,
+    // and end with the shim.
+    if let (Some(fifo), Some(sink)) = (req.stdin_fifo.clone(), stdin) {
+        let (once, tty) = (req.stdin_once, req.tty.is_some());
+        std::thread::spawn(move || relay_stdin(&fifo, File::from(sink), once, tty));
+    }
+    if let (Some(resize), Some(master)) = (resize, master) {
+        std::thread::spawn(move || serve_resize(resize, master));
+    }
 
     let writer = match LogWriter::open(&req.log_path, req.rotation) {
         Ok(w) => Arc::new(Mutex::new(w)),
@@ -133,7 +184,7 @@ fn shim_child(req: Request, report: OwnedFd) -> i32 {
             ))
         }
     };
-    let copiers: Vec<_> = [(out_r, Stream::Stdout), (err_r, Stream::Stderr)]
+    let copiers: Vec<_> = outputs
         .into_iter()
         .map(|(fd, stream)| {
             let writer = writer.clone();
@@ -179,19 +230,88 @@ fn detach(req: &Request) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the container with its stdout and stderr on pipes; returns the read ends and the
-/// init pid. The write ends go to libcontainer and are closed here once it returns, so the
-/// read ends see EOF exactly when the container's processes are gone.
-fn create(req: &Request) -> Result<(OwnedFd, OwnedFd, i32), String> {
-    let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
-    let null = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-    let container = ContainerBuilder::new(req.id.clone(), SyscallType::Linux)
+/// The container's side of the shim: its init pid, the output streams to log, where its
+/// stdin goes (a pipe's write end, or the pty master), and the pty master for resizing.
+struct ContainerIo {
+    pid: i32,
+    outputs: Vec<(OwnedFd, Stream)>,
+    stdin: Option<OwnedFd>,
+    master: Option<OwnedFd>,
+}
+
+/// Makes the stdin and window-size FIFOs; returns the latter opened for reading and writing,
+/// so that the runtime can open it (without blocking) for as long as the shim lives.
+fn make_fifos(req: &Request) -> Result<Option<File>, String> {
+    let mkfifo = |p: &std::path::Path| {
+        rustix::fs::mkfifoat(rustix::fs::CWD, p, rustix::fs::Mode::from_raw_mode(0o600))
+            .map_err(|e| format!("mkfifo {}: {e}", p.display()))
+    };
+    if let Some(p) = &req.stdin_fifo {
+        mkfifo(p)?;
+    }
+    match &req.tty {
+        None => Ok(None),
+        Some(t) => {
+            mkfifo(&t.resize_fifo)?;
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&t.resize_fifo)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", t.resize_fifo.display()))
+        }
+    }
+}
+
+/// Creates the container. Without a terminal its stdout and stderr are pipes whose write
+/// ends go to libcontainer and are closed here once it returns, so the read ends see EOF
+/// exactly when the container's processes are gone; its stdin is a pipe too when asked for.
+/// With a terminal, its stdio is the pty libcontainer makes.
+fn create(req: &Request) -> Result<ContainerIo, String> {
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))
+    };
+    let builder = ContainerBuilder::new(req.id.clone(), SyscallType::Linux)
         .with_root_path(&req.root)
-        .map_err(|e| format!("libcontainer root {}: {e}", req.root.display()))?
-        .with_stdin(OwnedFd::from(null))
+        .map_err(|e| format!("libcontainer root {}: {e}", req.root.display()))?;
+    if let Some(tty) = &req.tty {
+        let console = super::console::ConsoleSocket::bind(&tty.console_socket)?;
+        let container = builder
+            .with_console_socket(Some(console.path()))
+            .as_init(&req.bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| format!("creating container {}: {e}", req.id))?;
+        let pid = container
+            .pid()
+            .ok_or_else(|| format!("container {} has no pid after create", req.id))?;
+        let master = console.receive_master(std::time::Duration::from_secs(10))?;
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup: {e}"));
+        return Ok(ContainerIo {
+            pid: pid.as_raw(),
+            outputs: vec![(dup(&master)?, Stream::Stdout)],
+            stdin: match req.stdin_fifo {
+                Some(_) => Some(dup(&master)?),
+                None => None,
+            },
+            master: Some(master),
+        });
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_r, stdin_w) = match req.stdin_fifo {
+        Some(_) => {
+            let (r, w) = pipe()?;
+            (r, Some(w))
+        }
+        None => (
+            OwnedFd::from(File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?),
+            None,
+        ),
+    };
+    let container = builder
+        .with_stdin(stdin_r)
         .with_stdout(out_w)
         .with_stderr(err_w)
         .as_init(&req.bundle)
@@ -216,7 +336,59 @@ fn create(req: &Request) -> Result<(OwnedFd, OwnedFd, i32), String> {
     let pid = container
         .pid()
         .ok_or_else(|| format!("container {} has no pid after create", req.id))?;
-    Ok((out_r, err_r, pid.as_raw()))
+    Ok(ContainerIo {
+        pid: pid.as_raw(),
+        outputs: vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+        stdin: stdin_w,
+        master: None,
+    })
+}
+
+/// Copies each attach session's input from the FIFO into the container's stdin. Opening the
+/// FIFO for reading blocks until a session opens it for writing; the session ends when every
+/// writer has closed it. With `once`, the first session's end is the container's end of
+/// input: the pipe is closed, or with a terminal the end-of-file character (^D) is typed.
+fn relay_stdin(fifo: &std::path::Path, mut sink: File, once: bool, tty: bool) {
+    loop {
+        let mut session = match File::open(fifo) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("shim: opening {}: {e}; stdin is closed", fifo.display());
+                return;
+            }
+        };
+        if let Err(e) = std::io::copy(&mut session, &mut sink) {
+            // The container is gone (EPIPE, or EIO on a pty whose other side is closed).
+            eprintln!("shim: relaying stdin: {e}");
+            return;
+        }
+        if once {
+            if tty {
+                let _ = sink.write_all(&[4]);
+            }
+            return;
+        }
+    }
+}
+
+/// Applies `<cols> <rows>` lines from the window-size FIFO to the pty.
+fn serve_resize(fifo: File, master: OwnedFd) {
+    for line in std::io::BufReader::new(fifo).lines() {
+        let Ok(line) = line else { return };
+        let mut it = line.split_whitespace().map(str::parse::<u16>);
+        if let (Some(Ok(cols)), Some(Ok(rows))) = (it.next(), it.next()) {
+            let size = rustix::termios::Winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            if let Err(e) = rustix::termios::tcsetwinsize(&master, size) {
+                eprintln!("shim: resizing the terminal to {cols}x{rows}: {e}");
+            }
+        }
+    }
 }
 
 fn copy_stream(mut pipe: File, stream: Stream, writer: &Mutex<LogWriter>) {
@@ -250,8 +422,8 @@ fn copy_stream(mut pipe: File, stream: Stream, writer: &Mutex<LogWriter>) {
     }
 }
 
-/// Waits for the container's init process, retrying on EINTR.
-fn wait_for(pid: i32) -> WaitOutcome {
+/// Waits for (and reaps) a child process, retrying on EINTR.
+pub(crate) fn wait_for(pid: i32) -> WaitOutcome {
     let mut status = 0;
     loop {
         // SAFETY: waitpid writes the status into a local.

@@ -1,0 +1,82 @@
+//! `node-bench`: the node's benchmarks, printing `bench: <name> <value> <unit>` lines.
+//!
+//! `node-bench startup` builds `control`, `node-os` and the test image (release), starts a
+//! registry (Debian's `docker-registry`), a control plane and one host-mode node on loopback,
+//! then measures pod startup (creation to Running, seen through a watch) for 100 pods whose
+//! image is already on the node, the agent's memory, and the runtime's container start beside
+//! Debian's `crun` starting the same bundle. Needs root, as the node does.
+
+mod cluster;
+mod container;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "node-bench",
+    about = "Benchmarks of the node's kubelet and runtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pod startup latency on one host-mode node, agent memory, container start vs crun.
+    Startup {
+        /// Pods created at once.
+        #[arg(long, default_value_t = 100)]
+        pods: usize,
+        /// Container starts timed for ours and for crun.
+        #[arg(long, default_value_t = 20)]
+        starts: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    // The runtime re-executes this program as its helper (container starts below).
+    node_runtime::run_if_helper();
+    let Command::Startup { pods, starts } = Cli::parse().command;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match rt.block_on(run(pods, starts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("node-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(pods: usize, starts: usize) -> anyhow::Result<()> {
+    let mut c = cluster::Cluster::start().await?;
+    let result = async {
+        let s = c.pod_startup(pods).await?;
+        println!("bench: pod_startup_p50_ms {:.1} ms", s.p50_ms);
+        println!("bench: pod_startup_p99_ms {:.1} ms", s.p99_ms);
+        println!("bench: pod_startup_max_ms {:.1} ms", s.max_ms);
+        println!("bench: agent_rss_idle_mb {:.1} MB", s.rss_idle_mb);
+        println!("bench: agent_rss_50_pods_mb {:.1} MB", s.rss_50_pods_mb);
+        let rootfs = c.flattened_testapp().await?;
+        let (ours, crun) = container::compare(&rootfs, starts).await?;
+        println!("bench: container_start_ms {ours:.1} ms (median of {starts})");
+        match crun {
+            Some(v) => println!("bench: crun_start_ms {v:.1} ms (median of {starts})"),
+            None => println!("bench: crun_start_ms unavailable (crun not installed)"),
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    c.stop().await;
+    result
+}
