@@ -147,7 +147,18 @@ impl Node {
         rt.block_on(images::build_and_push(&registry.addr, "testapp:v1"))
             .expect("building and pushing the test image");
         let testapp = format!("{}/testapp:v1", registry.addr);
+        // The node keeps its state on a tmpfs of its own, as a diskless (PXE) node does: its
+        // disk-pressure signal is then about that, not about how full this machine's disk is.
         let data_dir = dir.path().join("node");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        rustix::mount::mount(
+            "tmpfs",
+            &data_dir,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            Some(c"size=4g,mode=0755"),
+        )
+        .expect("mounting the node's tmpfs");
         // A bridge name of this test run's own, so parallel runs do not share one.
         let bridge = format!("nt{}x{k}", std::process::id() % 100_000);
         let args = vec![
@@ -331,6 +342,7 @@ impl Drop for Node {
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())
             .status();
+        let _ = rustix::mount::unmount(&self.data_dir, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
@@ -382,7 +394,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .unwrap()
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(dir))
+        .filter(|p| Path::new(p).starts_with(dir) && Path::new(p) != dir)
         .map(str::to_string)
         .collect()
 }

@@ -175,7 +175,18 @@ impl Cluster {
                 .ok_or_else(|| anyhow!("no {flag} in `control token create` output: {out}"))
         };
         let (token, ca_hash) = (word_after("--token")?, word_after("--ca-hash")?);
-        // The node.
+        // The node, its state on a tmpfs (as a diskless node's), so this machine's disk usage
+        // does not put it under disk pressure.
+        let node_dir = dir.path().join("node");
+        std::fs::create_dir_all(&node_dir)?;
+        rustix::mount::mount(
+            "tmpfs",
+            &node_dir,
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            Some(c"size=8g,mode=0755"),
+        )
+        .context("mounting the node's tmpfs")?;
         let agent = Command::new(release.join("node-os"))
             .arg("agent")
             .arg("--data-dir")
@@ -362,8 +373,6 @@ impl Cluster {
         }
         let mut ms: Vec<f64> = started.into_values().collect();
         ms.sort_by(f64::total_cmp);
-        eprintln!("node-bench: deleting the pods");
-        self.delete_all().await?;
         Ok(Startup {
             p50_ms: percentile(&ms, 50.0),
             p99_ms: percentile(&ms, 99.0),
@@ -395,8 +404,28 @@ impl Cluster {
         Ok(root)
     }
 
+    /// The last lines of one of the benchmark's process logs (or `pods`: the pods' state).
+    pub fn log_tail(&self, name: &str, lines: usize) -> String {
+        if name == "pods" {
+            let out = Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(self.dir.path().join("control/admin.kubeconfig"))
+                .args(["describe", "pods"])
+                .output();
+            return out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+        }
+        let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     pub async fn stop(&mut self) {
-        let _ = self.delete_all().await;
+        eprintln!("node-bench: deleting the pods");
+        if let Err(e) = self.delete_all().await {
+            eprintln!("node-bench: {e:#}");
+        }
         for child in [&mut self.agent, &mut self.control, &mut self.registry] {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
@@ -404,5 +433,9 @@ impl Cluster {
         if let Ok(mut nl) = node_os::network::netlink::Netlink::open() {
             let _ = nl.delete_link(BRIDGE);
         }
+        let _ = rustix::mount::unmount(
+            self.dir.path().join("node"),
+            rustix::mount::UnmountFlags::DETACH,
+        );
     }
 }

@@ -77,6 +77,14 @@ async fn run(pods: usize, starts: usize) -> anyhow::Result<()> {
         anyhow::Ok(())
     }
     .await;
+    if result.is_err() {
+        eprintln!("--- agent log (tail) ---\n{}", c.log_tail("agent.log", 30));
+        eprintln!(
+            "--- control log (tail) ---\n{}",
+            c.log_tail("control.log", 15)
+        );
+        eprintln!("--- pods ---\n{}", c.log_tail("pods", 0));
+    }
     c.stop().await;
     result
 }
