@@ -400,6 +400,7 @@ impl Cluster {
         )
         .await?;
         let root = self.dir.path().join("rootfs");
+        std::fs::create_dir_all(&root)?;
         node_image::flatten_image(&store, &pulled.image, &root).await?;
         Ok(root)
     }

@@ -14,8 +14,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Median milliseconds for our runtime and for crun (None when crun is not installed).
-pub async fn compare(rootfs: &Path, starts: usize) -> Result<(f64, Option<f64>)> {
+/// Median milliseconds for our runtime, and for crun (or why crun could not be timed).
+pub async fn compare(rootfs: &Path, starts: usize) -> Result<(f64, Result<f64>)> {
     let work = rootfs
         .parent()
         .context("the rootfs's directory")?
@@ -23,8 +23,10 @@ pub async fn compare(rootfs: &Path, starts: usize) -> Result<(f64, Option<f64>)>
     std::fs::create_dir_all(&work)?;
     let ours = ours(rootfs, &work, starts).await?;
     let crun = match Command::new("crun").arg("--version").output() {
-        Ok(o) if o.status.success() => Some(crun(rootfs, &work, starts)?),
-        _ => None,
+        Ok(o) if o.status.success() => crun(rootfs, &work, starts),
+        _ => Err(anyhow::anyhow!(
+            "crun is not installed (apt-get install crun)"
+        )),
     };
     Ok((ours, crun))
 }
@@ -94,11 +96,18 @@ fn crun(rootfs: &Path, work: &Path, starts: usize) -> Result<f64> {
     cfg["root"]["readonly"] = serde_json::json!(true);
     std::fs::write(&path, serde_json::to_vec_pretty(&cfg)?)?;
     let state = work.join("crun-state");
+    // crun refuses cgroup v1/v2 hybrid hosts (as dev hosts are) unless told not to manage
+    // cgroups; then it is timed without them.
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/unified").exists();
     let mut times = Vec::with_capacity(starts);
     for i in 0..starts {
         let id = format!("node-bench-{}-{i}", std::process::id());
         let t0 = Instant::now();
-        let out = Command::new("crun")
+        let mut cmd = Command::new("crun");
+        if hybrid {
+            cmd.arg("--cgroup-manager=disabled");
+        }
+        let out = cmd
             .arg("--root")
             .arg(&state)
             .args(["run", "--bundle"])

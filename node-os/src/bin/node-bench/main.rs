@@ -71,8 +71,8 @@ async fn run(pods: usize, starts: usize) -> anyhow::Result<()> {
         let (ours, crun) = container::compare(&rootfs, starts).await?;
         println!("bench: container_start_ms {ours:.1} ms (median of {starts})");
         match crun {
-            Some(v) => println!("bench: crun_start_ms {v:.1} ms (median of {starts})"),
-            None => println!("bench: crun_start_ms unavailable (crun not installed)"),
+            Ok(v) => println!("bench: crun_start_ms {v:.1} ms (median of {starts})"),
+            Err(e) => println!("bench: crun_start_ms unavailable ({e:#})"),
         }
         anyhow::Ok(())
     }
