@@ -34,52 +34,34 @@ struct Node {
 fn push_busybox(reg: &registry::Registry) -> String {
     let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
     let mut b = tar::Builder::new(Vec::new());
-    let mut dir = |name: &str| {
+    // Root-owned entries with a fixed mtime, so the layer is the same on every run.
+    let header = |kind: tar::EntryType, mode: u32, size: usize| {
         let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(size as u64);
         h.set_mtime(0);
         h.set_uid(0);
         h.set_gid(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        b.append_data(&mut h, name, std::io::empty()).unwrap();
+        h
     };
-    dir("bin/");
-    dir("tmp/");
-    dir("etc/");
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o755);
-    h.set_size(busybox.len() as u64);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
+    for d in ["bin/", "tmp/", "etc/"] {
+        let mut h = header(tar::EntryType::Directory, 0o755, 0);
+        b.append_data(&mut h, d, std::io::empty()).unwrap();
+    }
+    let mut h = header(tar::EntryType::Regular, 0o755, busybox.len());
     b.append_data(&mut h, "bin/busybox", busybox.as_slice())
         .unwrap();
     for applet in [
         "sh", "echo", "cat", "sleep", "ls", "env", "hostname", "wget", "true", "false", "nc",
         "tty", "head",
     ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_mode(0o777);
-        h.set_size(0);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_uid(0);
-        h.set_gid(0);
+        let mut h = header(tar::EntryType::Symlink, 0o777, 0);
         b.append_link(&mut h, format!("bin/{applet}"), "busybox")
             .unwrap();
     }
     let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n";
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_size(passwd.len() as u64);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
+    let mut h = header(tar::EntryType::Regular, 0o644, passwd.len());
     b.append_data(&mut h, "etc/passwd", &passwd[..]).unwrap();
     let layer_tar = b.into_inner().unwrap();
     let diff_id = node_image::Digest::of(&layer_tar);
