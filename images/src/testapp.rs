@@ -35,14 +35,30 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> BuildOptions {
         BuildOptions {
-            // `images/` sits at the workspace root.
-            workspace_manifest: Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .unwrap_or(Path::new(".."))
-                .join("Cargo.toml"),
+            workspace_manifest: workspace_manifest(),
             show_cargo_output: false,
         }
     }
+}
+
+/// The workspace's `Cargo.toml`. Found from the package cargo is running now (its
+/// `CARGO_MANIFEST_DIR` at run time, walking up to the `[workspace]` manifest), because the
+/// compile-time path is that of whichever clone built this crate into the shared target
+/// directory, which may be gone; `images/` at the workspace root otherwise.
+fn workspace_manifest() -> PathBuf {
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    for start in runtime.iter() {
+        for dir in start.ancestors() {
+            let manifest = dir.join("Cargo.toml");
+            if std::fs::read_to_string(&manifest).is_ok_and(|t| t.contains("[workspace]")) {
+                return manifest;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."))
+        .join("Cargo.toml")
 }
 
 /// A built testapp image.
