@@ -16,7 +16,7 @@ use crate::kubelet::machine::MachineInfo;
 use crate::kubelet::machine::Observations;
 use crate::kubelet::node::{send_json, source_address_towards, Heartbeat, HeartbeatConfig};
 use crate::kubelet::nodestatus::{allocatable_milli, capacity_milli, NodeConfig};
-use crate::kubelet::podworker::PodWorker;
+use crate::kubelet::podworker::{NodeContext, PodWorkers};
 use crate::network::ipam::Cidr;
 use crate::network::PodNetwork;
 
@@ -112,15 +112,15 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
         data_dir: opts.data_dir.clone(),
         timing: opts.heartbeat,
     };
-    let pods = PodWorker::new(
-        node.api.clone(),
-        node.node_name.clone(),
-        node_ip.to_string(),
-        opts.data_dir.join("kubelet"),
-        runtime.clone(),
-        allocatable.get("cpu").copied().unwrap_or(0),
-        allocatable.get("memory").copied().unwrap_or(0) / 1000,
-    );
+    let pods = PodWorkers::new(NodeContext {
+        api: node.api.clone(),
+        node_name: node.node_name.clone(),
+        host_ip: node_ip.to_string(),
+        root: opts.data_dir.join("kubelet"),
+        runtime: runtime.clone(),
+        allocatable_cpu_milli: allocatable.get("cpu").copied().unwrap_or(0),
+        allocatable_memory: allocatable.get("memory").copied().unwrap_or(0) / 1000,
+    });
     let api_server = kubelet_api(
         node,
         runtime.clone(),

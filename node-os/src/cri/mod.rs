@@ -484,6 +484,35 @@ impl ContainerRuntime for NodeRuntime {
         Ok(out)
     }
 
+    async fn pod_sandboxes(&self, pod_uid: &str) -> Result<Vec<PodSandboxStatus>> {
+        Ok(self
+            .records
+            .sandboxes()
+            .map_err(other)?
+            .into_iter()
+            .filter(|r| r.config.uid == pod_uid)
+            .map(|r| PodSandboxStatus {
+                id: r.id,
+                ready: r.ready,
+                ip: r.ip,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    async fn pod_containers(&self, pod_uid: &str) -> Result<Vec<api::ContainerStatus>> {
+        let mut out = Vec::new();
+        for rec in self.records.containers_of_pod(pod_uid) {
+            let st = match self.runtime.container_status(&rec.id) {
+                Ok(s) => Some(s),
+                Err(node_runtime::Error::ContainerNotFound(_)) => None,
+                Err(e) => return Err(other(e)),
+            };
+            out.push(status_of(&rec, st));
+        }
+        Ok(out)
+    }
+
     async fn exec_sync(
         &self,
         id: &str,

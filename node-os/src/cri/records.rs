@@ -1,9 +1,14 @@
 //! The kubelet-facing records of sandboxes and containers, one JSON file each, replaced
 //! atomically (write, fsync, rename) so a crash leaves the old record or the new one.
+//!
+//! The files are the truth across restarts; a copy kept in memory (loaded at open, updated
+//! with every write) answers the reads, because every pod worker lists its pod's records each
+//! second and reading a hundred files per pod per second would dominate a busy node.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +40,13 @@ pub struct ContainerRecord {
 
 pub struct Records {
     dir: PathBuf,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    sandboxes: BTreeMap<String, SandboxRecord>,
+    containers: BTreeMap<String, ContainerRecord>,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -66,7 +78,30 @@ impl Records {
     pub fn open(dir: PathBuf) -> io::Result<Records> {
         std::fs::create_dir_all(dir.join("sandboxes"))?;
         std::fs::create_dir_all(dir.join("containers"))?;
-        Ok(Records { dir })
+        let mut cache = Cache::default();
+        for e in std::fs::read_dir(dir.join("sandboxes"))? {
+            if let Some(r) = read::<SandboxRecord>(&e?.path().join("record.json"))? {
+                cache.sandboxes.insert(r.id.clone(), r);
+            }
+        }
+        for e in std::fs::read_dir(dir.join("containers"))? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "json") {
+                if let Some(r) = read::<ContainerRecord>(&p)? {
+                    cache.containers.insert(r.id.clone(), r);
+                }
+            }
+        }
+        Ok(Records {
+            dir,
+            cache: Mutex::new(cache),
+        })
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // A panic while holding the lock cannot leave the maps half-updated (each update is
+        // one insert or remove), so a poisoned lock is still consistent.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A sandbox's directory: its record and its `/etc` files.
@@ -81,49 +116,93 @@ impl Records {
     pub fn put_sandbox(&self, r: &SandboxRecord) -> io::Result<()> {
         let dir = self.sandbox_dir(&r.id);
         std::fs::create_dir_all(&dir)?;
-        write_atomic(&dir.join("record.json"), &serde_json::to_vec(r)?)
+        write_atomic(&dir.join("record.json"), &serde_json::to_vec(r)?)?;
+        self.cache().sandboxes.insert(r.id.clone(), r.clone());
+        Ok(())
     }
 
     pub fn sandbox(&self, id: &str) -> io::Result<Option<SandboxRecord>> {
-        read(&self.sandbox_dir(id).join("record.json"))
+        Ok(self.cache().sandboxes.get(id).cloned())
     }
 
     pub fn sandboxes(&self) -> io::Result<Vec<SandboxRecord>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(self.dir.join("sandboxes"))? {
-            if let Some(r) = read(&e?.path().join("record.json"))? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        Ok(self.cache().sandboxes.values().cloned().collect())
     }
 
     pub fn remove_sandbox(&self, id: &str) -> io::Result<()> {
-        ignore_missing(std::fs::remove_dir_all(self.sandbox_dir(id)))
+        ignore_missing(std::fs::remove_dir_all(self.sandbox_dir(id)))?;
+        self.cache().sandboxes.remove(id);
+        Ok(())
     }
 
     pub fn put_container(&self, r: &ContainerRecord) -> io::Result<()> {
-        write_atomic(&self.container_file(&r.id), &serde_json::to_vec(r)?)
+        write_atomic(&self.container_file(&r.id), &serde_json::to_vec(r)?)?;
+        self.cache().containers.insert(r.id.clone(), r.clone());
+        Ok(())
     }
 
     pub fn container(&self, id: &str) -> io::Result<Option<ContainerRecord>> {
-        read(&self.container_file(id))
+        Ok(self.cache().containers.get(id).cloned())
     }
 
     pub fn containers(&self) -> io::Result<Vec<ContainerRecord>> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(self.dir.join("containers"))? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == "json") {
-                if let Some(r) = read(&p)? {
-                    out.push(r);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.cache().containers.values().cloned().collect())
+    }
+
+    /// The containers of one pod.
+    pub fn containers_of_pod(&self, uid: &str) -> Vec<ContainerRecord> {
+        self.cache()
+            .containers
+            .values()
+            .filter(|c| c.pod_uid == uid)
+            .cloned()
+            .collect()
     }
 
     pub fn remove_container(&self, id: &str) -> io::Result<()> {
-        ignore_missing(std::fs::remove_file(self.container_file(id)))
+        ignore_missing(std::fs::remove_file(self.container_file(id)))?;
+        self.cache().containers.remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(id: &str, pod: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            sandbox_id: "s".into(),
+            pod_uid: pod.into(),
+            name: "c".into(),
+            attempt: 0,
+            image: "i".into(),
+            image_ref: "i@sha256:00".into(),
+            log_path: "/l".into(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn records_survive_reopening_and_removal_reaches_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Records::open(dir.path().to_path_buf()).unwrap();
+        r.put_container(&container("a", "p1")).unwrap();
+        r.put_container(&container("b", "p2")).unwrap();
+        r.put_container(&container("c", "p1")).unwrap();
+        r.remove_container("c").unwrap();
+        assert_eq!(r.containers_of_pod("p1").len(), 1);
+        let again = Records::open(dir.path().to_path_buf()).unwrap();
+        let mut ids: Vec<String> = again
+            .containers()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(again.containers_of_pod("p2")[0].id, "b");
+        assert!(again.container("c").unwrap().is_none());
     }
 }

@@ -51,7 +51,14 @@ impl Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateSandbox,
+    /// Stop the sandbox (kill what is left in it, release its address) but keep it and its
+    /// containers' records: a terminal pod's status still shows how its containers ended.
     StopSandbox {
+        id: String,
+    },
+    /// Stop and remove the sandbox with everything in it (the pod is going away, or its
+    /// sandbox died and is replaced).
+    RemoveSandbox {
         id: String,
     },
     /// Start (a new instance of) a container; `attempt` counts its restarts.
@@ -174,12 +181,17 @@ pub fn plan(pod: &Pod, obs: &Observed, ctx: &Context) -> Vec<Action> {
         }
     };
     if pod.metadata.deletion_timestamp.is_some() || ctx.terminal {
+        let deleting = pod.metadata.deletion_timestamp.is_some();
         if obs.live().next().is_some() {
             kill_all("Killing", grace_period(pod), &mut actions);
-        } else if let Some((id, _)) = &obs.sandbox {
-            actions.push(Action::StopSandbox { id: id.clone() });
-        } else if pod.metadata.deletion_timestamp.is_some() {
-            actions.push(Action::Finalize);
+        } else {
+            match &obs.sandbox {
+                Some((id, _)) if deleting => actions.push(Action::RemoveSandbox { id: id.clone() }),
+                Some((id, true)) => actions.push(Action::StopSandbox { id: id.clone() }),
+                Some((_, false)) => {}
+                None if deleting => actions.push(Action::Finalize),
+                None => {}
+            }
         }
         return actions;
     }
@@ -191,7 +203,7 @@ pub fn plan(pod: &Pod, obs: &Observed, ctx: &Context) -> Vec<Action> {
             if obs.live().next().is_some() {
                 kill_all("SandboxChanged", grace_period(pod), &mut actions);
             } else {
-                actions.push(Action::StopSandbox { id: id.clone() });
+                actions.push(Action::RemoveSandbox { id: id.clone() });
                 actions.push(Action::CreateSandbox);
             }
             return actions;
@@ -457,7 +469,13 @@ mod tests {
         );
         assert_eq!(
             plan(&p, &obs(true, &[("a", 0, Exited { exit_code: 137 })]), &ctx),
-            [Action::StopSandbox { id: "sb".into() }]
+            [Action::RemoveSandbox { id: "sb".into() }]
+        );
+        let mut stopped = obs(true, &[("a", 0, Exited { exit_code: 137 })]);
+        stopped.sandbox = Some(("sb".into(), false));
+        assert_eq!(
+            plan(&p, &stopped, &ctx),
+            [Action::RemoveSandbox { id: "sb".into() }]
         );
         assert_eq!(plan(&p, &obs(false, &[]), &ctx), [Action::Finalize]);
     }
@@ -473,6 +491,11 @@ mod tests {
             plan(&p, &obs(true, &[("a", 0, Exited { exit_code: 0 })]), &ctx),
             [Action::StopSandbox { id: "sb".into() }]
         );
+        // Stopped, the sandbox and the container records stay: the status keeps how the
+        // container ended until the pod is deleted.
+        let mut stopped = obs(true, &[("a", 0, Exited { exit_code: 0 })]);
+        stopped.sandbox = Some(("sb".into(), false));
+        assert!(plan(&p, &stopped, &ctx).is_empty());
         assert!(plan(&p, &obs(false, &[("a", 0, Exited { exit_code: 0 })]), &ctx).is_empty());
     }
 
@@ -489,7 +512,7 @@ mod tests {
         assert_eq!(
             plan(&p, &o, &Context::default()),
             [
-                Action::StopSandbox { id: "sb".into() },
+                Action::RemoveSandbox { id: "sb".into() },
                 Action::CreateSandbox
             ]
         );

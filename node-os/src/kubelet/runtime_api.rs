@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+/// Labels the kubelet puts on sandboxes and containers to find them again after a restart.
+pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
+pub const LABEL_CONTAINER_NAME: &str = "io.kubernetes.container.name";
+
 #[derive(Debug, Error)]
 pub enum RuntimeError {
     /// The id or image is unknown (already removed, never pulled).
@@ -242,6 +246,39 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 
     /// All containers (of every sandbox), including exited ones not yet removed.
     fn list_containers(&self) -> impl Future<Output = Result<Vec<ContainerStatus>>> + Send;
+
+    /// The sandboxes of one pod (at most one live, older stopped ones until removed). A
+    /// runtime that can answer this without listing everything should: each pod worker asks
+    /// every second.
+    fn pod_sandboxes(
+        &self,
+        pod_uid: &str,
+    ) -> impl Future<Output = Result<Vec<PodSandboxStatus>>> + Send {
+        async move {
+            Ok(self
+                .list_pod_sandboxes()
+                .await?
+                .into_iter()
+                .filter(|(c, _)| c.uid == pod_uid)
+                .map(|(_, s)| s)
+                .collect())
+        }
+    }
+
+    /// The containers of one pod, including exited ones not yet removed.
+    fn pod_containers(
+        &self,
+        pod_uid: &str,
+    ) -> impl Future<Output = Result<Vec<ContainerStatus>>> + Send {
+        async move {
+            Ok(self
+                .list_containers()
+                .await?
+                .into_iter()
+                .filter(|c| c.labels.get(LABEL_POD_UID).map(String::as_str) == Some(pod_uid))
+                .collect())
+        }
+    }
 
     /// Runs `cmd` in the container (exec probes, exec hooks), killing it after `timeout`.
     /// Returns the exit code and combined output (the kubelet keeps the first 10 KiB).

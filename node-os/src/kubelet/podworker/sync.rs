@@ -1,67 +1,49 @@
-//! The IO side of the pod lifecycle: watches the pods bound to this node
-//! (`fieldSelector=spec.nodeName=<node>`), and for each one observes the runtime, asks
-//! [`lifecycle::plan`] what to do, does it through a [`ContainerRuntime`], runs due probes, and
-//! writes the status [`status::pod_status`] computes. On start it reconciles: sandboxes of pods
-//! no longer bound here are stopped and removed.
-//!
-//! It needs a runtime to run containers, so `node-os agent` starts it once the runtime crate
-//! (`node-os/runtime`) implements [`ContainerRuntime`]; until then no pod runs on a node-os
-//! node. Every decision it applies is a pure function tested in its own module; this loop is
-//! exercised end to end when the runtime lands.
+//! One pod's sync: observes the pod's sandbox and containers in the runtime, asks
+//! [`lifecycle::plan`] what to do, does it through the [`ContainerRuntime`], runs the probes
+//! that are due, and writes the status [`status::pod_status`] computes. A [`PodSync`] belongs
+//! to the pod's own worker task (see the parent module), so one pod's slow step (a pull, a
+//! grace period, a hook) never holds up another pod.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use http::{Method, StatusCode};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::backoff::{self, Backoff};
-use super::env::{self, EnvSources};
-use super::lifecycle::{self, Action, Instance, InstanceState, Observed};
-use super::node::send_json;
-use super::probes::{self, ContainerProbes, Kind, Verdict};
-use super::quantity::{parse_milli, parse_units};
-use super::runtime_api::{self as rt, ContainerRuntime, ContainerState, RuntimeError};
-use super::status::{self, ContainerView, PodNet, State};
-use super::volumes::{self, VolumePlan};
-use crate::client::ApiClient;
+use super::super::backoff::{self, Backoff};
+use super::super::env::{self, EnvSources};
+use super::super::lifecycle::{self, Action, Instance, InstanceState, Observed};
+use super::super::node::send_json;
+use super::super::probes::{self, ContainerProbes, Kind, Verdict};
+use super::super::quantity::{parse_milli, parse_units};
+use super::super::runtime_api::{
+    self as rt, ContainerRuntime, ContainerState, RuntimeError, LABEL_CONTAINER_NAME, LABEL_POD_UID,
+};
+use super::super::status::{self, ContainerView, PodNet, State};
+use super::super::volumes;
+use super::materialize::materialize;
+use super::NodeContext;
 
-/// Labels the kubelet puts on sandboxes and containers to find them again after a restart.
-pub const LABEL_POD_UID: &str = "io.kubernetes.pod.uid";
-pub const LABEL_CONTAINER_NAME: &str = "io.kubernetes.container.name";
-
-/// What the pod worker keeps per pod between passes.
+/// What the worker keeps about its pod between passes.
 #[derive(Default)]
 struct PodState {
     sandbox_attempt: u32,
-    probes: HashMap<String, (String, ContainerProbes)>,
-    restart_requested: BTreeSet<String>,
+    probes: std::collections::HashMap<String, (String, ContainerProbes)>,
+    restart_requested: std::collections::BTreeSet<String>,
     last_status: Value,
-    waiting: HashMap<String, (String, String)>,
+    waiting: std::collections::HashMap<String, (String, String)>,
 }
 
-pub struct PodWorker<R: ContainerRuntime> {
-    pub api: ApiClient,
-    pub node_name: String,
-    pub host_ip: String,
-    /// The kubelet's directory (`<data-dir>/kubelet`): pod volumes and logs live under it.
-    pub root: PathBuf,
-    pub runtime: Arc<R>,
-    pub allocatable_cpu_milli: i128,
-    pub allocatable_memory: i128,
-    pods: BTreeMap<String, Pod>,
-    state: HashMap<String, PodState>,
+pub(super) struct PodSync<R: ContainerRuntime> {
+    ctx: Arc<NodeContext<R>>,
+    uid: String,
+    st: PodState,
     backoff: Backoff,
-}
-
-fn label(m: &BTreeMap<String, String>, k: &str) -> String {
-    m.get(k).cloned().unwrap_or_default()
 }
 
 fn nanos_to_rfc3339(n: i64) -> String {
@@ -71,148 +53,18 @@ fn nanos_to_rfc3339(n: i64) -> String {
         .to_string()
 }
 
-impl<R: ContainerRuntime> PodWorker<R> {
-    pub fn new(
-        api: ApiClient,
-        node_name: String,
-        host_ip: String,
-        root: PathBuf,
-        runtime: Arc<R>,
-        allocatable_cpu_milli: i128,
-        allocatable_memory: i128,
-    ) -> Self {
-        PodWorker {
-            api,
-            node_name,
-            host_ip,
-            root,
-            runtime,
-            allocatable_cpu_milli,
-            allocatable_memory,
-            pods: BTreeMap::new(),
-            state: HashMap::new(),
+impl<R: ContainerRuntime> PodSync<R> {
+    pub(super) fn new(ctx: Arc<NodeContext<R>>, uid: String) -> Self {
+        PodSync {
+            ctx,
+            uid,
+            st: PodState::default(),
             backoff: Backoff::default(),
-        }
-    }
-
-    fn pods_path(&self) -> String {
-        format!(
-            "/api/v1/pods?fieldSelector=spec.nodeName%3D{}",
-            self.node_name
-        )
-    }
-
-    /// Lists the bound pods, reconciles the runtime against them, then follows the watch and
-    /// syncs every pod on each change and every second (probes and backoff run on time).
-    pub async fn run(mut self) -> Result<()> {
-        loop {
-            let (code, list) = send_json(
-                &self.api,
-                Method::GET,
-                &self.pods_path(),
-                None,
-                "application/json",
-            )
-            .await?;
-            anyhow::ensure!(code.is_success(), "listing pods: {code}");
-            self.pods.clear();
-            for p in list["items"].as_array().into_iter().flatten() {
-                if let Ok(pod) = serde_json::from_value::<Pod>(p.clone()) {
-                    self.pods
-                        .insert(pod.metadata.uid.clone().unwrap_or_default(), pod);
-                }
-            }
-            self.reconcile().await;
-            let rv = list["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap_or("0")
-                .to_string();
-            let path = format!(
-                "{}&watch=1&resourceVersion={rv}&allowWatchBookmarks=true",
-                self.pods_path()
-            );
-            let mut events = self.api.watch(&path).await?;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    ev = events.recv() => {
-                        let Some(ev) = ev else { break };
-                        match ev["type"].as_str() {
-                            Some("ADDED" | "MODIFIED") => {
-                                if let Ok(p) = serde_json::from_value::<Pod>(ev["object"].clone()) {
-                                    self.pods.insert(p.metadata.uid.clone().unwrap_or_default(), p);
-                                }
-                            }
-                            Some("DELETED") => {
-                                if let Some(uid) = ev["object"]["metadata"]["uid"].as_str() {
-                                    self.pods.remove(uid);
-                                }
-                            }
-                            Some("ERROR") => break,
-                            _ => {}
-                        }
-                    }
-                    _ = tick.tick() => {}
-                }
-                self.sync_all().await;
-            }
-        }
-    }
-
-    /// Stops and removes sandboxes whose pod is no longer bound here (deleted while the
-    /// kubelet was down), as kubelet's housekeeping does.
-    async fn reconcile(&mut self) {
-        let Ok(sandboxes) = self.runtime.list_pod_sandboxes().await else {
-            return;
-        };
-        let pairs: Vec<(String, String)> = sandboxes
-            .iter()
-            .map(|(c, s)| (s.id.clone(), c.uid.clone()))
-            .collect();
-        let bound: BTreeSet<String> = self.pods.keys().cloned().collect();
-        for id in lifecycle::orphaned_sandboxes(&pairs, &bound) {
-            tracing::info!(
-                sandbox = id,
-                "removing the sandbox of a pod no longer bound here"
-            );
-            let _ = self.runtime.stop_pod_sandbox(id).await;
-            let _ = self.runtime.remove_pod_sandbox(id).await;
-        }
-        // Volumes of pods deleted while the kubelet was down.
-        if let Ok(dirs) = std::fs::read_dir(self.root.join("pods")) {
-            for d in dirs.flatten() {
-                let uid = d.file_name().to_string_lossy().into_owned();
-                if !bound.contains(&uid) {
-                    if let Err(e) = super::mounts::unmount_and_remove(&d.path()) {
-                        tracing::warn!(pod = %uid, "removing an orphaned pod directory: {e}");
-                    }
-                }
-            }
-        }
-    }
-
-    async fn sync_all(&mut self) {
-        let uids: Vec<String> = self.pods.keys().cloned().collect();
-        let gone: Vec<String> = self
-            .state
-            .keys()
-            .filter(|u| !self.pods.contains_key(*u))
-            .cloned()
-            .collect();
-        for u in gone {
-            self.state.remove(&u);
-            self.backoff.forget_pod(&u);
-        }
-        for uid in uids {
-            if let Err(e) = self.sync_pod(&uid).await {
-                tracing::warn!(pod = %uid, "syncing pod: {e:#}");
-            }
         }
     }
 
     async fn observe(
         &self,
-        uid: &str,
     ) -> Result<(
         Observed,
         Vec<rt::ContainerStatus>,
@@ -220,25 +72,19 @@ impl<R: ContainerRuntime> PodWorker<R> {
     )> {
         let mut obs = Observed::default();
         let mut sandbox_status = None;
-        for (cfg, st) in self
+        // The newest sandbox is the pod's; an older one only lingers while being replaced.
+        if let Some(st) = self
+            .ctx
             .runtime
-            .list_pod_sandboxes()
-            .await
-            .map_err(anyhow::Error::from)?
-        {
-            if cfg.uid == uid {
-                obs.sandbox = Some((st.id.clone(), st.ready));
-                sandbox_status = Some(st);
-            }
-        }
-        let containers: Vec<rt::ContainerStatus> = self
-            .runtime
-            .list_containers()
-            .await
-            .map_err(anyhow::Error::from)?
+            .pod_sandboxes(&self.uid)
+            .await?
             .into_iter()
-            .filter(|c| label(&c.labels, LABEL_POD_UID) == uid)
-            .collect();
+            .max_by_key(|s| s.created_at)
+        {
+            obs.sandbox = Some((st.id.clone(), st.ready));
+            sandbox_status = Some(st);
+        }
+        let containers = self.ctx.runtime.pod_containers(&self.uid).await?;
         for c in &containers {
             let state = match c.state {
                 ContainerState::Created => InstanceState::Created,
@@ -259,17 +105,19 @@ impl<R: ContainerRuntime> PodWorker<R> {
         Ok((obs, containers, sandbox_status))
     }
 
-    async fn sync_pod(&mut self, uid: &str) -> Result<()> {
-        let pod = self.pods.get(uid).cloned().context("pod vanished")?;
-        let (obs, containers, sandbox) = self.observe(uid).await?;
+    /// One pass over the pod: act on the plan, probe, report.
+    pub(super) async fn sync(&mut self, pod: &Pod) -> Result<()> {
+        let uid = self.uid.clone();
+        let uid = uid.as_str();
+        let (obs, containers, sandbox) = self.observe().await?;
         let now = Instant::now();
-        let st = self.state.entry(uid.to_string()).or_default();
+        let st = &mut self.st;
         // Probes follow container instances: a new id starts them over.
         for c in &containers {
             if c.state != ContainerState::Running {
                 continue;
             }
-            let spec = find_container(&pod, &c.name);
+            let spec = find_container(pod, &c.name);
             let entry = st.probes.entry(c.name.clone()).or_insert_with(|| {
                 (
                     String::new(),
@@ -283,16 +131,15 @@ impl<R: ContainerRuntime> PodWorker<R> {
             }
         }
         let terminal = {
-            let (init, apps) = self.views(&pod, &containers);
+            let (init, apps) = self.views(pod, &containers);
             matches!(
-                status::phase(&pod, &init, &apps, false),
+                status::phase(pod, &init, &apps, false),
                 "Succeeded" | "Failed"
             )
         };
-        let st = self.state.get(uid).expect("inserted above");
         let ctx = lifecycle::Context {
-            restart_requested: st.restart_requested.clone(),
-            backoff: pod_containers(&pod)
+            restart_requested: self.st.restart_requested.clone(),
+            backoff: pod_containers(pod)
                 .filter_map(|c| {
                     self.backoff
                         .remaining(&format!("{uid}/{}", c.name), now)
@@ -301,14 +148,50 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 .collect(),
             terminal,
         };
-        for action in lifecycle::plan(&pod, &obs, &ctx) {
-            self.apply(&pod, uid, &obs, action).await?;
+        for action in lifecycle::plan(pod, &obs, &ctx) {
+            self.apply(pod, uid, &obs, action).await?;
         }
-        self.run_probes(&pod, uid, &containers, sandbox.as_ref())
+        self.run_probes(pod, uid, &containers, sandbox.as_ref())
             .await;
-        let (_, containers, sandbox) = self.observe(uid).await?;
-        self.write_status(&pod, uid, &containers, sandbox.as_ref())
+        let (_, containers, sandbox) = self.observe().await?;
+        self.write_status(pod, &containers, sandbox.as_ref()).await
+    }
+
+    /// The pod is gone from the API server (force-deleted, or deleted while this node was
+    /// away): stop what still runs within the grace the deletion gave, release the sandbox,
+    /// and remove the pod's volumes.
+    pub(super) async fn tear_down(&mut self, pod: &Pod) {
+        let grace = lifecycle::grace_period(pod);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        match self.ctx.runtime.pod_containers(&self.uid).await {
+            Ok(containers) => {
+                for c in containers
+                    .iter()
+                    .filter(|c| c.state == ContainerState::Running)
+                {
+                    tracing::info!(pod = %name, container = %c.name, "stopping container of a deleted pod");
+                    if let Err(e) = self.ctx.runtime.stop_container(&c.id, grace).await {
+                        tracing::warn!(pod = %name, container = %c.name, "stopping: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(pod = %name, "listing the containers of a deleted pod: {e}"),
+        }
+        for s in self
+            .ctx
+            .runtime
+            .pod_sandboxes(&self.uid)
             .await
+            .unwrap_or_default()
+        {
+            if let Err(e) = self.ctx.runtime.remove_pod_sandbox(&s.id).await {
+                tracing::warn!(pod = %name, sandbox = %s.id, "removing the sandbox: {e}");
+            }
+        }
+        let dir = self.ctx.root.join("pods").join(&self.uid);
+        if let Err(e) = super::super::mounts::unmount_and_remove(&dir) {
+            tracing::warn!(pod = %name, "removing {}: {e}", dir.display());
+        }
     }
 
     fn views(
@@ -316,7 +199,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
         pod: &Pod,
         containers: &[rt::ContainerStatus],
     ) -> (Vec<ContainerView>, Vec<ContainerView>) {
-        let st = pod.metadata.uid.as_deref().and_then(|u| self.state.get(u));
+        let st = Some(&self.st);
         let view = |c: &Container| -> Option<ContainerView> {
             let mut mine: Vec<&rt::ContainerStatus> =
                 containers.iter().filter(|s| s.name == c.name).collect();
@@ -413,7 +296,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         match action {
             Action::CreateSandbox => {
-                let st = self.state.entry(uid.to_string()).or_default();
+                let st = &mut self.st;
                 let attempt = st.sandbox_attempt;
                 st.sandbox_attempt += 1;
                 let spec = pod.spec.clone().unwrap_or_default();
@@ -423,7 +306,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     uid: uid.to_string(),
                     attempt,
                     hostname: spec.hostname.clone().unwrap_or(name),
-                    log_directory: self.root.join("pods").join(uid).join("logs"),
+                    log_directory: self.ctx.root.join("pods").join(uid).join("logs"),
                     host_network: spec.host_network == Some(true),
                     host_pid: spec.host_pid == Some(true),
                     host_ipc: spec.host_ipc == Some(true),
@@ -438,23 +321,33 @@ impl<R: ContainerRuntime> PodWorker<R> {
                         .and_then(|s| s.qos_class.clone())
                         .unwrap_or_else(|| "BestEffort".into()),
                 };
-                self.runtime
+                self.ctx
+                    .runtime
                     .run_pod_sandbox(&cfg)
                     .await
                     .map_err(anyhow::Error::from)?;
             }
             Action::StopSandbox { id } => {
-                self.runtime
+                self.ctx
+                    .runtime
                     .stop_pod_sandbox(&id)
                     .await
                     .map_err(anyhow::Error::from)?;
-                self.runtime
+            }
+            Action::RemoveSandbox { id } => {
+                self.ctx
+                    .runtime
+                    .stop_pod_sandbox(&id)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                self.ctx
+                    .runtime
                     .remove_pod_sandbox(&id)
                     .await
                     .map_err(anyhow::Error::from)?;
             }
             Action::Remove { id } => {
-                let _ = self.runtime.remove_container(&id).await;
+                let _ = self.ctx.runtime.remove_container(&id).await;
             }
             Action::BackOff { name: c, remaining } => {
                 let period = self
@@ -462,7 +355,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     .period(&format!("{uid}/{c}"))
                     .unwrap_or(remaining);
                 let msg = backoff::crash_loop_message(period, &c, &name, &ns, uid);
-                self.set_waiting(uid, &c, "CrashLoopBackOff", &msg);
+                self.set_waiting(&c, "CrashLoopBackOff", &msg);
             }
             Action::Kill {
                 id,
@@ -483,19 +376,18 @@ impl<R: ContainerRuntime> PodWorker<R> {
                             .command
                             .clone()
                     }) {
-                        let _ = self.runtime.exec_sync(&id, &cmd, grace).await;
+                        let _ = self.ctx.runtime.exec_sync(&id, &cmd, grace).await;
                     }
                 }
                 tracing::info!(pod = %name, container = %c, %reason, "stopping container");
                 let left = grace.saturating_sub(started.elapsed());
-                self.runtime
+                self.ctx
+                    .runtime
                     .stop_container(&id, left)
                     .await
                     .map_err(anyhow::Error::from)?;
-                if let Some(st) = self.state.get_mut(uid) {
-                    if let Some((_, p)) = st.probes.get_mut(&c) {
-                        p.container_stopped();
-                    }
+                if let Some((_, p)) = self.st.probes.get_mut(&c) {
+                    p.container_stopped();
                 }
             }
             Action::Start {
@@ -508,13 +400,11 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 };
                 match self.start_container(pod, uid, &sandbox, &c, attempt).await {
                     Ok(()) => {
-                        if let Some(st) = self.state.get_mut(uid) {
-                            st.waiting.remove(&c);
-                        }
+                        self.st.waiting.remove(&c);
                     }
                     Err((reason, msg)) => {
                         tracing::warn!(pod = %name, container = %c, init, "{reason}: {msg}");
-                        self.set_waiting(uid, &c, &reason, &msg);
+                        self.set_waiting(&c, &reason, &msg);
                         if reason != "CreateContainerConfigError" {
                             let now = Instant::now();
                             self.backoff.record_exit(&format!("{uid}/{c}"), now, now);
@@ -525,8 +415,8 @@ impl<R: ContainerRuntime> PodWorker<R> {
             Action::Finalize => {
                 // Volumes go before the Pod object does, so that a pod seen gone has left
                 // nothing mounted behind.
-                let dir = self.root.join("pods").join(uid);
-                if let Err(e) = super::mounts::unmount_and_remove(&dir) {
+                let dir = self.ctx.root.join("pods").join(uid);
+                if let Err(e) = super::super::mounts::unmount_and_remove(&dir) {
                     tracing::warn!(pod = %name, "removing {}: {e}", dir.display());
                 }
                 let body = json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
@@ -536,7 +426,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     pod.metadata.namespace.as_deref().unwrap_or("")
                 );
                 let (code, _) = send_json(
-                    &self.api,
+                    &self.ctx.api,
                     Method::DELETE,
                     &path,
                     Some(&body),
@@ -554,10 +444,8 @@ impl<R: ContainerRuntime> PodWorker<R> {
         Ok(())
     }
 
-    fn set_waiting(&mut self, uid: &str, c: &str, reason: &str, msg: &str) {
-        self.state
-            .entry(uid.to_string())
-            .or_default()
+    fn set_waiting(&mut self, c: &str, reason: &str, msg: &str) {
+        self.st
             .waiting
             .insert(c.to_string(), (reason.to_string(), msg.to_string()));
     }
@@ -585,6 +473,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
             }
         });
         let present = self
+            .ctx
             .runtime
             .image_status(&image)
             .await
@@ -598,6 +487,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
             }
             ("Never" | "IfNotPresent", Some(i)) => i,
             _ => self
+                .ctx
                 .runtime
                 .pull_image(&image)
                 .await
@@ -608,7 +498,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let mut cms: Vec<ConfigMap> = Vec::new();
         for n in cm_names {
             if let Ok((code, v)) = send_json(
-                &self.api,
+                &self.ctx.api,
                 Method::GET,
                 &format!("/api/v1/namespaces/{ns}/configmaps/{n}"),
                 None,
@@ -624,7 +514,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let mut secrets: Vec<Secret> = Vec::new();
         for n in secret_names {
             if let Ok((code, v)) = send_json(
-                &self.api,
+                &self.ctx.api,
                 Method::GET,
                 &format!("/api/v1/namespaces/{ns}/secrets/{n}"),
                 None,
@@ -640,7 +530,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let mut services: Vec<Service> = Vec::new();
         for n in [ns.as_str(), "default"] {
             if let Ok((StatusCode::OK, v)) = send_json(
-                &self.api,
+                &self.ctx.api,
                 Method::GET,
                 &format!("/api/v1/namespaces/{n}/services"),
                 None,
@@ -667,8 +557,8 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 .map(|s| (s.metadata.name.clone().unwrap_or_default(), s))
                 .collect(),
             services: services.iter().collect(),
-            node_allocatable_cpu_milli: self.allocatable_cpu_milli,
-            node_allocatable_memory: self.allocatable_memory,
+            node_allocatable_cpu_milli: self.ctx.allocatable_cpu_milli,
+            node_allocatable_memory: self.ctx.allocatable_memory,
         };
         let config_err = |e: String| ("CreateContainerConfigError".to_string(), e);
         let env = env::container_env(pod, &c, &sources).map_err(|e| config_err(e.to_string()))?;
@@ -683,7 +573,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
             let Some(m) = c.volume_mounts.iter().flatten().find(|m| m.name == v.name) else {
                 continue;
             };
-            let plan = volumes::plan(&self.root, pod, v, &sources)
+            let plan = volumes::plan(&self.ctx.root, pod, v, &sources)
                 .map_err(|e| config_err(e.to_string()))?;
             let host =
                 materialize(&plan).map_err(|e| config_err(format!("volume {}: {e:#}", v.name)))?;
@@ -757,6 +647,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 oom_score_adj: 0,
             },
             log_path: self
+                .ctx
                 .root
                 .join("pods")
                 .join(uid)
@@ -776,11 +667,16 @@ impl<R: ContainerRuntime> PodWorker<R> {
         };
         let start_err = |e: RuntimeError| ("RunContainerError".to_string(), e.to_string());
         let id = self
+            .ctx
             .runtime
             .create_container(sandbox, &config)
             .await
             .map_err(start_err)?;
-        self.runtime.start_container(&id).await.map_err(start_err)?;
+        self.ctx
+            .runtime
+            .start_container(&id)
+            .await
+            .map_err(start_err)?;
         Ok(())
     }
 
@@ -795,23 +691,21 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let now = Instant::now();
         let pod_ip = sandbox
             .and_then(|s| s.ip.clone())
-            .unwrap_or_else(|| self.host_ip.clone());
+            .unwrap_or_else(|| self.ctx.host_ip.clone());
         for c in containers {
             if c.state == ContainerState::Exited {
                 let key = format!("{uid}/{}", c.name);
                 let seen = self
-                    .state
-                    .get(uid)
-                    .and_then(|s| s.probes.get(&c.name))
+                    .st
+                    .probes
+                    .get(&c.name)
                     .is_some_and(|(id, _)| *id == c.id);
                 if seen {
                     // The instance we probed has exited: account it once for CrashLoopBackOff.
                     let ran = Duration::from_nanos((c.finished_at - c.started_at).max(0) as u64);
                     self.backoff
                         .record_exit(&key, now.checked_sub(ran).unwrap_or(now), now);
-                    if let Some(st) = self.state.get_mut(uid) {
-                        st.probes.remove(&c.name);
-                    }
+                    self.st.probes.remove(&c.name);
                 }
                 continue;
             }
@@ -819,9 +713,9 @@ impl<R: ContainerRuntime> PodWorker<R> {
                 continue;
             };
             let due: Vec<Kind> = self
-                .state
-                .get(uid)
-                .and_then(|s| s.probes.get(&c.name))
+                .st
+                .probes
+                .get(&c.name)
                 .map(|(_, p)| p.due(now))
                 .unwrap_or_default();
             for kind in due {
@@ -839,7 +733,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
                         false
                     }
                 };
-                let st = self.state.get_mut(uid).expect("probed pods have state");
+                let st = &mut self.st;
                 if let Some((_, p)) = st.probes.get_mut(&c.name) {
                     if let Some(w) = p.worker_mut(kind) {
                         if let Verdict::Restart(msg) = w.record(ok, Instant::now()) {
@@ -856,7 +750,10 @@ impl<R: ContainerRuntime> PodWorker<R> {
         let run = async {
             match action {
                 probes::Action::Exec(cmd) => {
-                    matches!(self.runtime.exec_sync(id, &cmd, timeout).await, Ok((0, _)))
+                    matches!(
+                        self.ctx.runtime.exec_sync(id, &cmd, timeout).await,
+                        Ok((0, _))
+                    )
                 }
                 probes::Action::Tcp { host, port } => {
                     tokio::net::TcpStream::connect((host.as_str(), port))
@@ -869,14 +766,17 @@ impl<R: ContainerRuntime> PodWorker<R> {
                     port,
                     path,
                     headers,
-                } => super::prober::http_get(&scheme, &host, port, &path, &headers)
+                } => super::super::prober::http_get(&scheme, &host, port, &path, &headers)
                     .await
                     .is_some_and(probes::http_success),
                 probes::Action::Grpc {
                     host,
                     port,
                     service,
-                } => super::prober::grpc_check(&host, port, service.as_deref().unwrap_or("")).await,
+                } => {
+                    super::super::prober::grpc_check(&host, port, service.as_deref().unwrap_or(""))
+                        .await
+                }
             }
         };
         tokio::time::timeout(timeout, run).await.unwrap_or(false)
@@ -885,23 +785,22 @@ impl<R: ContainerRuntime> PodWorker<R> {
     async fn write_status(
         &mut self,
         pod: &Pod,
-        uid: &str,
         containers: &[rt::ContainerStatus],
         sandbox: Option<&rt::PodSandboxStatus>,
     ) -> Result<()> {
         let (init, apps) = self.views(pod, containers);
         let net = PodNet {
             sandbox_ready: sandbox.is_some_and(|s| s.ready),
-            host_ip: self.host_ip.clone(),
+            host_ip: self.ctx.host_ip.clone(),
             pod_ip: sandbox.and_then(|s| s.ip.clone()).or_else(|| {
                 (pod.spec.as_ref().and_then(|s| s.host_network) == Some(true))
-                    .then(|| self.host_ip.clone())
+                    .then(|| self.ctx.host_ip.clone())
             }),
             start_time: Some(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         };
         let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         let st = status::pod_status(pod, &init, &apps, &net, false, &now);
-        let state = self.state.entry(uid.to_string()).or_default();
+        let state = &mut self.st;
         if state.last_status == st {
             return Ok(());
         }
@@ -911,7 +810,7 @@ impl<R: ContainerRuntime> PodWorker<R> {
             pod.metadata.name.as_deref().unwrap_or("")
         );
         let (code, _) = send_json(
-            &self.api,
+            &self.ctx.api,
             Method::PATCH,
             &path,
             Some(&json!({"status": st})),
@@ -936,79 +835,4 @@ fn pod_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
 
 fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
     pod_containers(pod).find(|c| c.name == name)
-}
-
-/// Makes a volume exist on the node and returns the host path to bind.
-fn materialize(plan: &VolumePlan) -> Result<PathBuf> {
-    match plan {
-        VolumePlan::EmptyDir {
-            dir,
-            medium,
-            size_limit,
-        } => {
-            let fresh = !dir.exists();
-            std::fs::create_dir_all(dir)?;
-            if fresh && *medium == volumes::Medium::Memory {
-                mount_tmpfs(dir, *size_limit)?;
-            }
-            Ok(dir.clone())
-        }
-        VolumePlan::HostPath { path, kind } => {
-            use volumes::HostPathType as T;
-            match kind {
-                T::DirectoryOrCreate => std::fs::create_dir_all(path)?,
-                T::FileOrCreate if !path.exists() => {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)?;
-                }
-                T::Directory => anyhow::ensure!(
-                    path.is_dir(),
-                    "hostPath type check failed: {} is not a directory",
-                    path.display()
-                ),
-                T::File => anyhow::ensure!(
-                    path.is_file(),
-                    "hostPath type check failed: {} is not a file",
-                    path.display()
-                ),
-                _ => {}
-            }
-            Ok(path.clone())
-        }
-        VolumePlan::Files {
-            dir,
-            payload,
-            tokens,
-            tmpfs,
-        } => {
-            anyhow::ensure!(tokens.is_empty(), "serviceAccountToken projection needs the TokenRequest API, which the control plane does not serve yet");
-            let fresh = !dir.exists();
-            std::fs::create_dir_all(dir)?;
-            if fresh && *tmpfs {
-                mount_tmpfs(dir, None)?;
-            }
-            let existing = volumes::read_existing(dir)?;
-            let name = volumes::timestamped_dir(
-                Timestamp::now(),
-                std::process::id() ^ Timestamp::now().subsec_nanosecond() as u32,
-            );
-            volumes::apply(dir, &volumes::atomic_write_plan(payload, &existing, &name))?;
-            Ok(dir.clone())
-        }
-    }
-}
-
-fn mount_tmpfs(dir: &std::path::Path, size: Option<u64>) -> Result<()> {
-    let opts = std::ffi::CString::new(size.map(|s| format!("size={s}")).unwrap_or_default())?;
-    rustix::mount::mount(
-        "tmpfs",
-        dir,
-        "tmpfs",
-        rustix::mount::MountFlags::NODEV | rustix::mount::MountFlags::NOSUID,
-        Some(opts.as_c_str()),
-    )
-    .with_context(|| format!("mounting tmpfs on {}", dir.display()))?;
-    Ok(())
 }
