@@ -238,6 +238,17 @@ struct ServeArgs {
     /// How often history older than one interval is compacted, in seconds (0 = never).
     #[arg(long, default_value_t = 300)]
     compaction_interval_seconds: u64,
+    /// Another name or address for the API server's certificate (repeatable): the machine's
+    /// addresses when listening on 0.0.0.0, a load balancer's name.
+    #[arg(long = "extra-san")]
+    extra_sans: Vec<String>,
+    /// The URL nodes reach the API server at, published in kube-public/cluster-info.
+    #[arg(long)]
+    advertise_url: Option<String>,
+    /// A file of bootstrap tokens (id.secret, one per line) to create at start when absent,
+    /// so machines can be given their join token before the control plane first runs.
+    #[arg(long)]
+    bootstrap_token_file: Option<PathBuf>,
     #[command(flatten)]
     brain: BrainArgs,
     /// Log filter, as RUST_LOG (e.g. info, control=debug).
@@ -271,6 +282,18 @@ fn main() -> std::process::ExitCode {
                     return std::process::ExitCode::from(2);
                 }
             };
+            let bootstrap_tokens = match args
+                .bootstrap_token_file
+                .as_deref()
+                .map(read_token_file)
+                .transpose()
+            {
+                Ok(t) => t.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("error: --bootstrap-token-file: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
             let store = StoreOptions {
                 compaction_interval: (args.compaction_interval_seconds > 0)
                     .then(|| std::time::Duration::from_secs(args.compaction_interval_seconds)),
@@ -286,6 +309,9 @@ fn main() -> std::process::ExitCode {
                 run_controllers: !args.brain.disable_controllers,
                 pod_cidrs: brain.pod_cidrs,
                 node_lifecycle: brain.node_lifecycle,
+                extra_sans: args.extra_sans,
+                advertise_url: args.advertise_url,
+                bootstrap_tokens,
             };
             block_on(
                 &mut tokio::runtime::Builder::new_multi_thread(),
@@ -293,6 +319,26 @@ fn main() -> std::process::ExitCode {
             )
         }
     }
+}
+
+/// Bootstrap tokens, one per line (blank lines and `#` comments skipped). A malformed line
+/// is an error naming its line number, never echoing the line: it may hold a secret.
+fn read_token_file(path: &std::path::Path) -> Result<Vec<control::join::token::Token>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| {
+            control::join::token::Token::parse(l).map_err(|_| {
+                format!(
+                    "{} line {}: not a bootstrap token ([a-z0-9]{{6}}.[a-z0-9]{{16}})",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {

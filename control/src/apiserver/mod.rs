@@ -59,6 +59,15 @@ pub struct Config {
     pub node_lifecycle: Option<control_nodelifecycle::Config>,
     /// Give nodes pod CIDRs from this range (None: off).
     pub pod_cidrs: Option<crate::loops::nodeipam::PodCidrs>,
+    /// More names and addresses for the serving certificate: the machine's own addresses
+    /// when listening on all of them, a load balancer's name.
+    pub extra_sans: Vec<String>,
+    /// The URL nodes reach this server at, published in `kube-public/cluster-info` (default:
+    /// the listen address, or 127.0.0.1 when listening on all addresses).
+    pub advertise_url: Option<String>,
+    /// Bootstrap tokens (`id.secret`) created at start when absent, so an installer can hand
+    /// the token to machines before the control plane runs (kubeadm's `--token`).
+    pub bootstrap_tokens: Vec<crate::join::token::Token>,
 }
 
 /// Shared state of a running API server.
@@ -96,6 +105,7 @@ pub async fn serve(config: Config) -> Result<()> {
         kubelets,
     });
     namespaces::bootstrap(&server).await?;
+    namespaces::seed_bootstrap_tokens(&server, &config.bootstrap_tokens).await?;
     tokio::spawn(namespaces::run_controller(server.clone()));
 
     let listener = TcpListener::bind(config.listen)
@@ -120,7 +130,17 @@ pub async fn serve(config: Config) -> Result<()> {
         "127.0.0.1".parse().expect("literal"),
         server.network.kubernetes_service_ip().into(),
     ];
+    for san in &config.extra_sans {
+        match san.parse::<std::net::IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns_names.push(san.clone()),
+        }
+    }
+    ips.retain(|ip| !ip.is_unspecified());
+    ips.sort();
     ips.dedup();
+    dns_names.sort();
+    dns_names.dedup();
     let serving = server.ca.issue_serving(&dns_names, &ips)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(&server.ca.cert_pem, &serving)?));
 
@@ -132,7 +152,7 @@ pub async fn serve(config: Config) -> Result<()> {
     };
     let url = format!("https://{}:{}", host, local.port());
     // Nodes discover the cluster from this before they hold any credential.
-    clusterinfo::publish(&server, &url).await?;
+    clusterinfo::publish(&server, config.advertise_url.as_deref().unwrap_or(&url)).await?;
     let admin = server.ca.admin()?;
     let kubeconfig_path = config.data_dir.join("admin.kubeconfig");
     pki::write_private(

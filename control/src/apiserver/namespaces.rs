@@ -52,6 +52,30 @@ pub async fn bootstrap(server: &ApiServer) -> Result<()> {
     Ok(())
 }
 
+/// Creates the Secret of each given bootstrap token when none with its id exists. An existing
+/// one is left as it is; one an admin deleted comes back at the next start for as long as the
+/// machine config still names it.
+pub async fn seed_bootstrap_tokens(
+    server: &ApiServer,
+    tokens: &[crate::join::token::Token],
+) -> Result<()> {
+    let secrets = resources::by_plural("", "v1", "secrets").expect("secrets served");
+    for t in tokens {
+        let mut obj = crate::join::token::BootstrapToken::for_joining(
+            t.clone(),
+            None,
+            Some("from the machine config".into()),
+        )
+        .to_secret();
+        let name = t.secret_name();
+        obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        obj["metadata"]["creationTimestamp"] = json!(now_rfc3339());
+        let key = objects::key(secrets, Some(crate::join::token::NAMESPACE), &name);
+        create_if_absent(server, &key, &obj, &[]).await?;
+    }
+    Ok(())
+}
+
 async fn create_if_absent(
     server: &ApiServer,
     key: &str,

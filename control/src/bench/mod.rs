@@ -37,6 +37,9 @@ pub async fn start_server(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Result
         run_controllers: false,
         node_lifecycle: None,
         pod_cidrs: None,
+        extra_sans: Vec::new(),
+        advertise_url: None,
+        bootstrap_tokens: Vec::new(),
     };
     tweak(&mut config);
     tokio::spawn(async move {

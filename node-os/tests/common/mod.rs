@@ -52,6 +52,9 @@ impl ControlPlane {
             node_lifecycle,
             pod_cidrs: cluster_cidr
                 .map(|c| control::loops::nodeipam::PodCidrs::new(c, 24).unwrap()),
+            extra_sans: Vec::new(),
+            advertise_url: None,
+            bootstrap_tokens: Vec::new(),
         };
         rt.spawn(async move {
             if let Err(e) = apiserver::serve(config).await {

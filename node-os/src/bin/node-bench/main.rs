@@ -34,12 +34,40 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         starts: usize,
     },
+    /// (internal) Times crun in a private mount namespace; see `container::crun_timer`.
+    #[command(hide = true)]
+    CrunTimer {
+        #[arg(long)]
+        bundle: std::path::PathBuf,
+        #[arg(long)]
+        state: std::path::PathBuf,
+        #[arg(long)]
+        starts: usize,
+    },
 }
 
 fn main() -> ExitCode {
     // The runtime re-executes this program as its helper (container starts below).
     node_runtime::run_if_helper();
-    let Command::Startup { pods, starts } = Cli::parse().command;
+    let (pods, starts) = match Cli::parse().command {
+        Command::Startup { pods, starts } => (pods, starts),
+        Command::CrunTimer {
+            bundle,
+            state,
+            starts,
+        } => {
+            return match container::crun_timer(&bundle, &state, starts) {
+                Ok(ms) => {
+                    println!("{ms}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .with_writer(std::io::stderr)
