@@ -12,6 +12,7 @@ mod common;
 #[allow(dead_code)]
 mod registry;
 
+use base64::Engine;
 use control::join::cli;
 use serde_json::Value;
 
@@ -612,6 +613,42 @@ spec:
     assert_eq!(
         container_log(&node, &pod, "app", 0, "s3cret\n"),
         "GREETING=hello PASSWORD=s3cret color=blue\nhello\ns3cret"
+    );
+    // The ServiceAccount admission's kube-api-access volume: a token bound to this pod (from
+    // the TokenRequest API), the cluster CA and the namespace, where client-go looks.
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let exec = |file: &str| {
+        // The kubelet API comes up once its serving certificate is issued: retry until then.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let path = format!("{sa}/{file}");
+            let out = node.kubectl_output(&["exec", "consumer", "--", "cat", &path], None);
+            if out.status.success() {
+                return String::from_utf8(out.stdout).unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    assert_eq!(exec("namespace"), "default");
+    assert!(exec("ca.crt").starts_with("-----BEGIN CERTIFICATE-----"));
+    let token = exec("token");
+    let claims = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "consumer");
+    assert_eq!(
+        claims["kubernetes.io"]["pod"]["uid"],
+        pod["metadata"]["uid"]
     );
 }
 

@@ -25,6 +25,7 @@ pub mod limitrange;
 mod names;
 mod quantity;
 pub mod quota;
+pub mod serviceaccount;
 mod validation;
 
 pub use decode::{decode, decode_bytes, DecodeError, Decoded, FieldValidation};

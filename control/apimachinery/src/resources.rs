@@ -99,7 +99,7 @@ pub static RESOURCES: &[Resource] = &[
     res!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], sub: [], cat: []),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], sub: [], cat: []),
     res!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], sub: [], cat: []),
-    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], sub: [], cat: []),
+    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], sub: ["token"], cat: []),
     res!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], sub: ["status", "proxy"], cat: []),
     Resource {
         group: "",

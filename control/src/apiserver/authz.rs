@@ -11,8 +11,10 @@
 //!   `get` of exactly the Secrets, ConfigMaps and PersistentVolumeClaims that pods bound to
 //!   them reference (the node graph, [`pod_references`]) and no other access to those; read
 //!   everything else; write their own Node (and its status), their own Lease in
-//!   kube-node-lease, the status of pods bound to them and deletes of those pods, Events, and
-//!   CSRs.
+//!   kube-node-lease, the status of pods bound to them and deletes of those pods, Events,
+//!   CSRs, and service account tokens bound to their pods.
+//! - Service accounts (bearer tokens from the TokenRequest API) are authenticated but, with no
+//!   RBAC Roles served yet, get only what every authenticated user gets.
 //!   Nodes never reach other kubelets through the API: `pods/log`, `pods/exec`, `pods/attach`,
 //!   `pods/portforward` and `nodes/proxy` are refused them, as kubeadm's RBAC does.
 //!
@@ -280,6 +282,9 @@ fn authorize_node(node: &str, a: &Attributes<'_>, pod_node: Option<&str>) -> Dec
             pod_of_node(node, pod_node, a)
         }
         ("", "pods", None) if a.verb == "delete" => pod_of_node(node, pod_node, a),
+        // Tokens for its pods' service accounts; the TokenRequest handler checks that the
+        // token is bound to a pod on this node (NodeRestriction).
+        ("", "serviceaccounts", Some("token")) if a.verb == "create" => Decision::Allow,
         ("", "events", None) | ("events.k8s.io", "events", None)
             if matches!(a.verb, "create" | "update" | "patch") =>
         {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod objects;
 pub mod request;
+pub mod satoken;
 pub mod status;
 pub mod tls;
 
@@ -75,6 +76,8 @@ pub struct ApiServer {
     pub store: Store,
     pub config: Config,
     pub ca: ClusterCa,
+    /// Signs and checks service account tokens.
+    pub sa_key: satoken::SigningKey,
     pub network: ServiceNetwork,
     pub metrics: metrics::Metrics,
     pub namespace_wakeup: tokio::sync::Notify,
@@ -91,6 +94,7 @@ pub async fn serve(config: Config) -> Result<()> {
         .await
         .context("opening the store")?;
     let ca = ClusterCa::load_or_create(&config.data_dir)?;
+    let sa_key = satoken::SigningKey::load_or_create(&config.data_dir)?;
     let network = ServiceNetwork::new(&config.service_cidr, config.node_port_range)?;
     let kubelets = kubelet_proxy::KubeletClient::new(&ca.cert_pem, &ca.kubelet_client()?)
         .context("setting up the kubelet client")?;
@@ -98,6 +102,7 @@ pub async fn serve(config: Config) -> Result<()> {
         store,
         config: config.clone(),
         ca,
+        sa_key,
         network,
         metrics: metrics::Metrics::default(),
         namespace_wakeup: tokio::sync::Notify::new(),

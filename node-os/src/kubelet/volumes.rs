@@ -72,6 +72,8 @@ pub struct TokenProjection {
     pub path: String,
     pub audience: Option<String>,
     pub expiration_seconds: i64,
+    /// The projected volume's defaultMode (0644 unless set).
+    pub mode: u32,
 }
 
 /// What to make for one volume.
@@ -376,6 +378,7 @@ pub fn plan(
                     path: t.path.clone(),
                     audience: t.audience.clone().filter(|a| !a.is_empty()),
                     expiration_seconds: t.expiration_seconds.unwrap_or(3600),
+                    mode: p.default_mode.map_or(0o644, |m| m as u32),
                 });
             }
         }
@@ -765,7 +768,8 @@ mod tests {
             &[TokenProjection {
                 path: "token".into(),
                 audience: None,
-                expiration_seconds: 3607
+                expiration_seconds: 3607,
+                mode: 0o444,
             }]
         );
         let f = files(plan);

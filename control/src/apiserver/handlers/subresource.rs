@@ -1,5 +1,6 @@
 //! Subresources: `status`, `scale`, `pods/binding`, `pods/eviction`,
-//! `certificatesigningrequests/approval` and `namespaces/finalize`.
+//! `serviceaccounts/token` (TokenRequest), `certificatesigningrequests/approval` and
+//! `namespaces/finalize`.
 
 use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -7,6 +8,8 @@ use serde_json::{json, Value};
 use super::delete::{delete_one, DeleteOptions};
 use super::write::{self, guaranteed_update, Part};
 use super::Ctx;
+use control_apimachinery::resources;
+
 use crate::apiserver::body::{self, Body};
 use crate::apiserver::objects::{self, Meta};
 use crate::apiserver::status::{success_status, ApiError, ApiResult};
@@ -37,6 +40,9 @@ pub async fn handle(
         }
         ("binding", &Method::POST) => bind(ctx, name, raw).await,
         ("eviction", &Method::POST) => evict(ctx, name, raw).await,
+        ("token", &Method::POST) if ctx.resource().plural == "serviceaccounts" => {
+            token_request(ctx, name, content_type, raw)
+        }
         ("approval", &Method::PUT) => {
             // Approval replaces only the conditions, which is how approvers write.
             let input = body::parse_json(raw)?;
@@ -283,6 +289,142 @@ async fn evict(ctx: Ctx<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>
         StatusCode::CREATED,
         &success_status(r, name, obj.meta_str("uid").unwrap_or_default()),
     ))
+}
+
+/// TokenRequest: a service account token, bound to a pod when asked. A node may only ask for
+/// tokens bound to pods it runs, for those pods' own service account (NodeRestriction).
+fn token_request(
+    ctx: Ctx<'_>,
+    name: &str,
+    content_type: &str,
+    raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    use crate::apiserver::satoken;
+    let ns = ctx.namespace().unwrap_or_default().to_string();
+    let sa = objects::decode(&ctx.get_kv(name)?)?;
+    // kubectl's typed client sends TokenRequests as protobuf.
+    let input = if content_type.starts_with(control_apimachinery::protobuf::CONTENT_TYPE) {
+        control_apimachinery::protobuf::decode_object(raw)
+            .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?
+    } else {
+        body::parse_json(raw)?
+    };
+    let invalid = |field: String, message: String| ApiError::Invalid {
+        group: "authentication.k8s.io".into(),
+        kind: "TokenRequest".into(),
+        name: name.to_string(),
+        message: format!(
+            "TokenRequest.authentication.k8s.io \"{name}\" is invalid: {field}: {message}"
+        ),
+        causes: vec![crate::apiserver::status::Cause {
+            reason: "FieldValueInvalid".into(),
+            field,
+            message,
+        }],
+    };
+    let req = satoken::parse_request(&input).map_err(|(f, m)| invalid(f, m))?;
+    let pods = resources::by_plural("", "v1", "pods").expect("pods served");
+    let pod = match &req.bound_pod {
+        Some(p) => {
+            let kv = ctx
+                .server
+                .store
+                .get(&objects::key(pods, Some(&ns), p))
+                .ok_or_else(|| ApiError::not_found(pods, p))?;
+            let pod = objects::decode(&kv)?;
+            let uid = pod.meta_str("uid").unwrap_or_default().to_string();
+            if req.bound_pod_uid.as_deref().is_some_and(|u| u != uid) {
+                return Err(ApiError::Conflict {
+                    group: String::new(),
+                    kind_plural: "pods".into(),
+                    name: p.clone(),
+                    message: format!("the UID in the bound object reference ({}) does not match the UID in record ({uid}). The object might have been deleted and then recreated", req.bound_pod_uid.as_deref().unwrap_or_default()),
+                });
+            }
+            if pod["spec"]["serviceAccountName"]
+                .as_str()
+                .unwrap_or("default")
+                != name
+            {
+                return Err(invalid(
+                    "spec.boundObjectRef".into(),
+                    format!("pod {p} does not run as service account {name}"),
+                ));
+            }
+            Some((
+                p.clone(),
+                uid,
+                pod["spec"]["nodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ))
+        }
+        None => None,
+    };
+    if let Some(node) = ctx.requestor.and_then(crate::apiserver::authz::node_name) {
+        match &pod {
+            Some((_, _, on)) if on == node => {}
+            _ => {
+                return Err(ApiError::Forbidden(format!(
+                    "serviceaccounts \"{name}\" is forbidden: User \"system:node:{node}\" cannot create resource \"serviceaccounts/token\" in API group \"\" in the namespace \"{ns}\": a node may only request tokens bound to pods it runs"
+                )))
+            }
+        }
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let node_uid = pod.as_ref().and_then(|(_, _, n)| {
+        let nodes = resources::by_plural("", "v1", "nodes").expect("nodes served");
+        let kv = ctx.server.store.get(&objects::key(nodes, None, n))?;
+        let node = objects::decode(&kv).ok()?;
+        Some(satoken::ObjectRef {
+            name: n.clone(),
+            uid: node.meta_str("uid").unwrap_or_default().to_string(),
+        })
+    });
+    let claims = satoken::Claims {
+        iss: satoken::ISSUER.into(),
+        sub: satoken::username(&ns, name),
+        aud: req.audiences.clone(),
+        exp: now + req.expiration_seconds,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        kubernetes: satoken::KubernetesClaims {
+            namespace: ns.clone(),
+            serviceaccount: satoken::ObjectRef {
+                name: name.to_string(),
+                uid: sa.meta_str("uid").unwrap_or_default().to_string(),
+            },
+            pod: pod.as_ref().map(|(p, uid, _)| satoken::ObjectRef {
+                name: p.clone(),
+                uid: uid.clone(),
+            }),
+            node: node_uid,
+            warnafter: (req.expiration_seconds != req.requested_seconds)
+                .then_some(now + req.requested_seconds),
+        },
+    };
+    let token = ctx
+        .server
+        .sa_key
+        .sign(&claims)
+        .map_err(ApiError::internal)?;
+    let expires = jiff::Timestamp::from_second(claims.exp)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let mut out = json!({
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+        "spec": {"audiences": req.audiences, "expirationSeconds": req.expiration_seconds},
+        "status": {"token": token, "expirationTimestamp": expires},
+    });
+    if let Some((p, uid, _)) = &pod {
+        out["spec"]["boundObjectRef"] =
+            json!({"kind": "Pod", "apiVersion": "v1", "name": p, "uid": uid});
+    }
+    Ok(body::json_response(StatusCode::CREATED, &out))
 }
 
 #[cfg(test)]

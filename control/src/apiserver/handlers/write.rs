@@ -159,6 +159,9 @@ pub async fn create(ctx: Ctx<'_>, content_type: &str, raw: &[u8]) -> ApiResult<R
     } else {
         Vec::new()
     };
+    if r.group.is_empty() && r.kind == "Pod" {
+        mount_service_account_token(&ctx, &mut obj);
+    }
     for attempt in 0..MAX_ATTEMPTS {
         if let Some(prefix) = &generate {
             let name = admission::generate_name(prefix, &random_suffix());
@@ -751,6 +754,28 @@ fn used_claims(ctx: &Ctx<'_>, prefix: &str) -> ApiResult<Vec<(String, String)>> 
 }
 
 /// Fills a Service's cluster IP and node ports, keeping those it already holds.
+/// ServiceAccount admission: the pod's account token, CA and namespace as a projected volume,
+/// unless the pod or its account opts out.
+fn mount_service_account_token(ctx: &Ctx<'_>, pod: &mut Value) {
+    let sa_name = pod["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
+    let sas = control_apimachinery::resources::by_plural("", "v1", "serviceaccounts")
+        .expect("serviceaccounts served");
+    let account_automount = ctx
+        .server
+        .store
+        .get(&objects::key(sas, ctx.namespace(), &sa_name))
+        .and_then(|kv| objects::decode(&kv).ok())
+        .and_then(|sa| sa["automountServiceAccountToken"].as_bool());
+    control_apimachinery::admission::serviceaccount::mount_api_access(
+        &mut pod["spec"],
+        account_automount,
+        &random_suffix(),
+    );
+}
+
 fn allocate_service(
     ctx: &Ctx<'_>,
     svc: &mut Value,

@@ -54,7 +54,11 @@ pub(super) fn materialize(plan: &VolumePlan) -> Result<PathBuf> {
             tokens,
             tmpfs,
         } => {
-            anyhow::ensure!(tokens.is_empty(), "serviceAccountToken projection needs the TokenRequest API, which the control plane does not serve yet");
+            // The pod worker resolves tokens (an API call) into the payload before this.
+            anyhow::ensure!(
+                tokens.is_empty(),
+                "serviceAccountToken projections were not resolved into files"
+            );
             let fresh = !dir.exists();
             std::fs::create_dir_all(dir)?;
             if fresh && *tmpfs {

@@ -573,8 +573,26 @@ impl<R: ContainerRuntime> PodSync<R> {
             let Some(m) = c.volume_mounts.iter().flatten().find(|m| m.name == v.name) else {
                 continue;
             };
-            let plan = volumes::plan(&self.ctx.root, pod, v, &sources)
+            let mut plan = volumes::plan(&self.ctx.root, pod, v, &sources)
                 .map_err(|e| config_err(e.to_string()))?;
+            if let volumes::VolumePlan::Files {
+                payload, tokens, ..
+            } = &mut plan
+            {
+                for t in std::mem::take(tokens) {
+                    let token = self
+                        .request_token(pod, &t)
+                        .await
+                        .map_err(|e| config_err(format!("volume {}: {e:#}", v.name)))?;
+                    payload.insert(
+                        t.path.clone(),
+                        volumes::PayloadFile {
+                            data: token.into_bytes(),
+                            mode: t.mode,
+                        },
+                    );
+                }
+            }
             let host =
                 materialize(&plan).map_err(|e| config_err(format!("volume {}: {e:#}", v.name)))?;
             let host = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
@@ -678,6 +696,46 @@ impl<R: ContainerRuntime> PodSync<R> {
             .await
             .map_err(start_err)?;
         Ok(())
+    }
+
+    /// A service account token for a projected volume, bound to this pod (TokenRequest). The
+    /// token itself is never logged.
+    async fn request_token(&self, pod: &Pod, t: &volumes::TokenProjection) -> Result<String> {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let spec = pod.spec.as_ref();
+        let sa = spec
+            .and_then(|s| s.service_account_name.as_deref())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default");
+        let mut body = json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": t.expiration_seconds,
+                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                   "name": pod.metadata.name, "uid": pod.metadata.uid},
+            },
+        });
+        if let Some(a) = &t.audience {
+            body["spec"]["audiences"] = json!([a]);
+        }
+        let (code, out) = send_json(
+            &self.ctx.api,
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token"),
+            Some(&body),
+            "application/json",
+        )
+        .await?;
+        anyhow::ensure!(
+            code.is_success(),
+            "requesting a token for service account {ns}/{sa}: {code}: {}",
+            out["message"].as_str().unwrap_or("")
+        );
+        out["status"]["token"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| anyhow::anyhow!("the TokenRequest answer carries no token"))
     }
 
     /// Runs the probes that are due, records their results, and records exits for backoff.
