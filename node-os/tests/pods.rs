@@ -786,10 +786,21 @@ spec:
   - name: app
     image: {img}
     args: [serve, --port, '8083']
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: console}}
+spec:
+  containers:
+  - name: app
+    image: {img}
+    args: [sh]
+    stdin: true
 ",
         img = node.testapp
     ));
     node.wait_running("web");
+    node.wait_running("console");
     // Logs, through the API server's proxy to the kubelet API.
     let deadline = Instant::now() + Duration::from_secs(30);
     let logs = loop {
@@ -920,4 +931,50 @@ spec:
     let _ = pf.kill();
     let _ = pf.wait();
     assert_eq!(body.trim(), "web");
+
+    // attach -i: our stdin reaches the running container's, its output comes back.
+    let mut attach = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(node.dir.path().join("admin.kubeconfig"))
+        .args(["attach", "-i", "console"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = attach.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = attach.stdin.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let attached = 'wait: loop {
+        // Resent until seen: the first line may arrive before the stream is set up.
+        let _ = std::io::Write::write_all(&mut stdin, b"echo attached-ok\n");
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            if line.contains("attached-ok") {
+                break 'wait true;
+            }
+            seen.push(line);
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    drop(stdin);
+    let _ = attach.kill();
+    let out = attach.wait_with_output().unwrap();
+    assert!(
+        attached,
+        "kubectl attach never echoed: {seen:?}; kubectl said {}; agent: {}",
+        String::from_utf8_lossy(&out.stderr),
+        tail(&node.agent_log(), 20)
+    );
 }

@@ -413,6 +413,10 @@ impl ContainerRuntime for NodeRuntime {
             pids_limit: config.resources.pids_limit,
         };
         rc.readonly_rootfs = config.readonly_rootfs;
+        // What `kubectl attach` and `kubectl run -it` need: a stdin to write to, a terminal.
+        rc.stdin = config.stdin;
+        rc.stdin_once = config.stdin_once;
+        rc.tty = config.tty;
         rc.stop_signal = image.config.stop_signal.as_deref().and_then(signal_number);
         rc.labels = config.labels.clone();
         let id = self
