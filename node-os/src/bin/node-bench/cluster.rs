@@ -28,7 +28,7 @@ pub struct Startup {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    pub rss_idle_mb: f64,
+    /// The agent's RSS once half the pods run.
     pub rss_50_pods_mb: f64,
 }
 
@@ -295,9 +295,8 @@ impl Cluster {
         .map(drop)
     }
 
-    /// Creates `n` pods at once and times each from its creation request to the watch event
-    /// that shows it Running.
-    pub async fn pod_startup(&self, n: usize) -> Result<Startup> {
+    /// Runs one pod so the image is on the node, deletes it, and returns the agent's idle RSS.
+    pub async fn warm_up(&self) -> Result<f64> {
         eprintln!("node-bench: pulling the image once (warm-up pod)");
         self.create(&self.pod("warmup")).await?;
         wait_until("the warm-up pod", Duration::from_secs(120), async || {
@@ -309,8 +308,17 @@ impl Cluster {
         .await?;
         self.delete_all().await?;
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let rss_idle_mb = rss_mb(self.agent.id());
+        Ok(rss_mb(self.agent.id()))
+    }
 
+    /// Creates `n` pods, all at once (`pace` None) or one every `pace`, times each from its
+    /// creation request to the watch event that shows it Running, then deletes them.
+    pub async fn pod_startup(
+        &self,
+        n: usize,
+        pace: Option<Duration>,
+        prefix: &str,
+    ) -> Result<Startup> {
         let (_, list) = self.api.get_json("/api/v1/namespaces/default/pods").await?;
         let rv = list["metadata"]["resourceVersion"]
             .as_str()
@@ -322,11 +330,20 @@ impl Cluster {
                 "/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"
             ))
             .await?;
-        eprintln!("node-bench: creating {n} pods");
+        match pace {
+            None => eprintln!("node-bench: creating {n} pods at once"),
+            Some(p) => eprintln!(
+                "node-bench: creating {n} pods, one every {} ms",
+                p.as_millis()
+            ),
+        }
         let created: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
         let mut tasks = Vec::new();
         for i in 0..n {
-            let name = format!("startup-{i}");
+            if let (Some(p), true) = (pace, i > 0) {
+                tokio::time::sleep(p).await;
+            }
+            let name = format!("{prefix}-{i}");
             let pod = self.pod(&name);
             let api = self.api.clone();
             let created = created.clone();
@@ -373,11 +390,12 @@ impl Cluster {
         }
         let mut ms: Vec<f64> = started.into_values().collect();
         ms.sort_by(f64::total_cmp);
+        eprintln!("node-bench: deleting the pods");
+        self.delete_all().await?;
         Ok(Startup {
             p50_ms: percentile(&ms, 50.0),
             p99_ms: percentile(&ms, 99.0),
             max_ms: ms.last().copied().unwrap_or(f64::NAN),
-            rss_idle_mb,
             rss_50_pods_mb,
         })
     }
