@@ -114,6 +114,21 @@ fn signal_number(name: &str) -> Option<i32> {
 }
 
 impl NodeRuntime {
+    /// The kubelet's view of these containers (a record whose container the runtime no
+    /// longer has shows as exited).
+    fn statuses(&self, records: Vec<ContainerRecord>) -> Result<Vec<api::ContainerStatus>> {
+        let mut out = Vec::with_capacity(records.len());
+        for rec in records {
+            let st = match self.runtime.container_status(&rec.id) {
+                Ok(s) => Some(s),
+                Err(node_runtime::Error::ContainerNotFound(_)) => None,
+                Err(e) => return Err(other(e)),
+            };
+            out.push(status_of(&rec, st));
+        }
+        Ok(out)
+    }
+
     /// Opens the runtime's state under `root` (`<data-dir>/runtime`) and the image store.
     pub fn open(root: &Path, registries: RegistryConfig) -> anyhow::Result<NodeRuntime> {
         let mut cfg = node_runtime::RuntimeConfig::new(root.join("run"));
@@ -476,16 +491,7 @@ impl ContainerRuntime for NodeRuntime {
     }
 
     async fn list_containers(&self) -> Result<Vec<api::ContainerStatus>> {
-        let mut out = Vec::new();
-        for rec in self.records.containers().map_err(other)? {
-            let st = match self.runtime.container_status(&rec.id) {
-                Ok(s) => Some(s),
-                Err(node_runtime::Error::ContainerNotFound(_)) => None,
-                Err(e) => return Err(other(e)),
-            };
-            out.push(status_of(&rec, st));
-        }
-        Ok(out)
+        self.statuses(self.records.containers().map_err(other)?)
     }
 
     async fn pod_sandboxes(&self, pod_uid: &str) -> Result<Vec<PodSandboxStatus>> {
@@ -505,16 +511,7 @@ impl ContainerRuntime for NodeRuntime {
     }
 
     async fn pod_containers(&self, pod_uid: &str) -> Result<Vec<api::ContainerStatus>> {
-        let mut out = Vec::new();
-        for rec in self.records.containers_of_pod(pod_uid) {
-            let st = match self.runtime.container_status(&rec.id) {
-                Ok(s) => Some(s),
-                Err(node_runtime::Error::ContainerNotFound(_)) => None,
-                Err(e) => return Err(other(e)),
-            };
-            out.push(status_of(&rec, st));
-        }
-        Ok(out)
+        self.statuses(self.records.containers_of_pod(pod_uid))
     }
 
     async fn exec_sync(

@@ -497,35 +497,17 @@ impl<R: ContainerRuntime> PodSync<R> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let mut cms: Vec<ConfigMap> = Vec::new();
         for n in cm_names {
-            if let Ok((code, v)) = send_json(
-                &self.ctx.api,
-                Method::GET,
-                &format!("/api/v1/namespaces/{ns}/configmaps/{n}"),
-                None,
-                "application/json",
-            )
-            .await
-            {
-                if code.is_success() {
-                    cms.extend(serde_json::from_value(v).ok());
-                }
-            }
+            cms.extend(
+                self.get_object(&format!("/api/v1/namespaces/{ns}/configmaps/{n}"))
+                    .await,
+            );
         }
         let mut secrets: Vec<Secret> = Vec::new();
         for n in secret_names {
-            if let Ok((code, v)) = send_json(
-                &self.ctx.api,
-                Method::GET,
-                &format!("/api/v1/namespaces/{ns}/secrets/{n}"),
-                None,
-                "application/json",
-            )
-            .await
-            {
-                if code.is_success() {
-                    secrets.extend(serde_json::from_value(v).ok());
-                }
-            }
+            secrets.extend(
+                self.get_object(&format!("/api/v1/namespaces/{ns}/secrets/{n}"))
+                    .await,
+            );
         }
         let mut services: Vec<Service> = Vec::new();
         for n in [ns.as_str(), "default"] {
@@ -696,6 +678,15 @@ impl<R: ContainerRuntime> PodSync<R> {
             .await
             .map_err(start_err)?;
         Ok(())
+    }
+
+    /// One object, or None when it is absent or unreadable (the caller reports what is
+    /// missing, as a container config error naming it).
+    async fn get_object<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
+        match send_json(&self.ctx.api, Method::GET, path, None, "application/json").await {
+            Ok((code, v)) if code.is_success() => serde_json::from_value(v).ok(),
+            _ => None,
+        }
     }
 
     /// A service account token for a projected volume, bound to this pod (TokenRequest). The
