@@ -337,7 +337,35 @@ impl Cluster {
                 p.as_millis()
             ),
         }
-        let created: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+        // The watch is read by its own task, so each Running event is timed when it arrives,
+        // not when the creating loop gets round to it.
+        let agent_pid = self.agent.id();
+        let prefix_owned = format!("{prefix}-");
+        let watcher = tokio::spawn(async move {
+            let mut running: HashMap<String, Instant> = HashMap::new();
+            let mut rss_50_pods_mb = f64::NAN;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while running.len() < n {
+                let ev = tokio::time::timeout_at(deadline.into(), events.recv())
+                    .await
+                    .map_err(|_| {
+                        anyhow!("only {} of {n} pods Running after 10 min", running.len())
+                    })?
+                    .ok_or_else(|| anyhow!("the watch ended"))?;
+                let at = Instant::now();
+                let o = &ev["object"];
+                let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+                if o["status"]["phase"] != "Running" || !name.starts_with(&prefix_owned) {
+                    continue;
+                }
+                running.entry(name).or_insert(at);
+                if running.len() == n / 2 {
+                    rss_50_pods_mb = rss_mb(agent_pid);
+                }
+            }
+            anyhow::Ok((running, rss_50_pods_mb))
+        });
+        let mut created: HashMap<String, Instant> = HashMap::new();
         let mut tasks = Vec::new();
         for i in 0..n {
             if let (Some(p), true) = (pace, i > 0) {
@@ -346,12 +374,8 @@ impl Cluster {
             let name = format!("{prefix}-{i}");
             let pod = self.pod(&name);
             let api = self.api.clone();
-            let created = created.clone();
+            created.insert(name, Instant::now());
             tasks.push(tokio::spawn(async move {
-                created
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(name, Instant::now());
                 api.request(
                     Method::POST,
                     "/api/v1/namespaces/default/pods",
@@ -367,27 +391,14 @@ impl Cluster {
                 bail!("creating a pod: {code}: {}", String::from_utf8_lossy(&body));
             }
         }
-        let mut started: HashMap<String, f64> = HashMap::new();
-        let mut rss_50_pods_mb = f64::NAN;
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while started.len() < n {
-            let ev = tokio::time::timeout_at(deadline.into(), events.recv())
-                .await
-                .map_err(|_| anyhow!("only {} of {n} pods Running after 10 min", started.len()))?
-                .ok_or_else(|| anyhow!("the watch ended"))?;
-            let o = &ev["object"];
-            let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
-            if o["status"]["phase"] != "Running" || started.contains_key(&name) {
-                continue;
-            }
-            let Some(t0) = created.lock().expect("not poisoned").get(&name).copied() else {
-                continue;
-            };
-            started.insert(name, t0.elapsed().as_secs_f64() * 1000.0);
-            if started.len() == 50 {
-                rss_50_pods_mb = rss_mb(self.agent.id());
-            }
-        }
+        let (running, rss_50_pods_mb) = watcher.await??;
+        let started: HashMap<String, f64> = running
+            .into_iter()
+            .filter_map(|(name, at)| {
+                let t0 = created.get(&name)?;
+                Some((name, at.duration_since(*t0).as_secs_f64() * 1000.0))
+            })
+            .collect();
         let mut ms: Vec<f64> = started.into_values().collect();
         ms.sort_by(f64::total_cmp);
         eprintln!("node-bench: deleting the pods");
