@@ -47,6 +47,10 @@ pub struct KubeletOptions {
     pub pod_bridge: String,
     /// Where the kubelet API listens (on the node's address).
     pub kubelet_port: u16,
+    /// Taints and extra labels the Node is registered with (`--register-with-taints`,
+    /// `--node-labels`).
+    pub register_with_taints: Vec<serde_json::Value>,
+    pub node_labels: BTreeMap<String, String>,
 }
 
 /// Joins (or reuses the saved identity) and hands over to [`after_join`].
@@ -95,6 +99,8 @@ pub async fn run_kubelet(node: &NodeClientConfig, opts: KubeletOptions) -> Resul
         system_reserved: opts.system_reserved,
         kube_reserved: opts.kube_reserved,
         kubelet_port: opts.kubelet_port,
+        register_with_taints: opts.register_with_taints,
+        node_labels: opts.node_labels,
     };
     let observed = Observations::read(&opts.data_dir).unwrap_or_default();
     let allocatable = allocatable_milli(

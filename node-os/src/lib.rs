@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod client;
 pub mod cri;
+pub mod init;
 pub mod join;
 pub mod kubelet;
 pub mod network;

@@ -558,18 +558,29 @@ spec:
     let crasher = node.wait_for(&["get", "pod", "crasher"], 90, |p| {
         let c = &p["status"]["containerStatuses"][0];
         c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-            && c["restartCount"].as_i64().unwrap_or(0) >= 1
     });
     let c = &crasher["status"]["containerStatuses"][0];
     assert_eq!(c["lastState"]["terminated"]["exitCode"], 3, "{c}");
     assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
+    // 10 s after the first failure, doubling with every restart, as kubelet backs off.
+    let restarts = c["restartCount"].as_u64().unwrap();
+    let wait = 10u64 << restarts.min(5);
     assert!(
         c["state"]["waiting"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("back-off 10s restarting failed container=boom pod=crasher_default("),
+            .starts_with(&format!(
+                "back-off {wait}s restarting failed container=boom pod=crasher_default("
+            )),
         "{c}"
     );
+    // It keeps backing off: in 25 s it restarts at most twice (10 s, then 20 s).
+    std::thread::sleep(Duration::from_secs(25));
+    let later = node.json(&["get", "pod", "crasher"]).unwrap();
+    let more = later["status"]["containerStatuses"][0]["restartCount"]
+        .as_u64()
+        .unwrap();
+    assert!(more <= restarts + 2, "restarted {more} times: no back-off");
 }
 
 #[test]

@@ -12,7 +12,7 @@ pub mod source;
 mod validate;
 
 pub use model::*;
-pub use validate::ConfigError;
+pub use validate::{is_dns_label, parse_cidr, ConfigError};
 
 /// The only config version this build reads.
 pub const VERSION: &str = "v1alpha1";

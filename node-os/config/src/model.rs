@@ -85,10 +85,10 @@ pub struct Cluster {
     /// kubeadm's CA pin: `sha256:` and the hex SHA-256 of the CA's SubjectPublicKeyInfo.
     pub ca_hash: String,
     /// Range node pod CIDRs are cut from.
-    #[serde(default = "default_pod_cidr")]
+    #[serde(default = "default_pod_cidr", rename = "podCIDR")]
     pub pod_cidr: String,
     /// Range Service cluster IPs come from.
-    #[serde(default = "default_service_cidr")]
+    #[serde(default = "default_service_cidr", rename = "serviceCIDR")]
     pub service_cidr: String,
     /// Registries reached over plain HTTP (`HOST:PORT`), as a CI cluster's local registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

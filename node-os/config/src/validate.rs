@@ -224,6 +224,7 @@ cluster:
   endpoint: https://10.10.0.2:6443
   token: abcdef.0123456789abcdef
   caHash: sha256:0000000000000000000000000000000000000000000000000000000000000000
+  podCIDR: 10.200.0.0/16
   insecureRegistries: [10.0.2.100:5000]
 ";
 
@@ -231,7 +232,7 @@ cluster:
     fn a_worker_config_parses_with_defaults_filled_in() {
         let c = MachineConfig::parse(WORKER).unwrap();
         assert_eq!(c.role, Role::Worker);
-        assert_eq!(c.cluster.pod_cidr, "10.244.0.0/16");
+        assert_eq!(c.cluster.pod_cidr, "10.200.0.0/16");
         assert_eq!(c.cluster.service_cidr, "10.96.0.0/12");
         assert_eq!(c.network.interfaces.len(), 2);
         assert!(c.network.interfaces[1].dhcp);

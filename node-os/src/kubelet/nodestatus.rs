@@ -52,6 +52,53 @@ pub struct NodeConfig {
     pub kube_reserved: BTreeMap<String, i128>,
     /// Where the kubelet API listens (`--kubelet-port`).
     pub kubelet_port: u16,
+    /// `--register-with-taints`: taints the Node is created with (never re-applied to an
+    /// existing Node, as kubelet).
+    pub register_with_taints: Vec<Value>,
+    /// `--node-labels`: labels the Node is created with, beside the default ones.
+    pub node_labels: BTreeMap<String, String>,
+}
+
+/// kubelet's `--register-with-taints`: `key[=value]:Effect`, comma separated.
+pub fn parse_taints(s: &str) -> Result<Vec<Value>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (kv, effect) = t
+                .rsplit_once(':')
+                .ok_or_else(|| format!("taint {t:?} must be key[=value]:Effect"))?;
+            if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+                return Err(format!(
+                    "taint {t:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute"
+                ));
+            }
+            let (key, value) = match kv.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (kv, None),
+            };
+            if key.is_empty() {
+                return Err(format!("taint {t:?} has no key"));
+            }
+            let mut taint = json!({"key": key, "effect": effect});
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                taint["value"] = json!(v);
+            }
+            Ok(taint)
+        })
+        .collect()
+}
+
+/// kubelet's `--node-labels`: `key=value`, comma separated (an empty value is allowed).
+pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("label {l:?} must be key=value")),
+        })
+        .collect()
 }
 
 /// Capacity in milli-units per resource.
@@ -116,15 +163,22 @@ pub fn default_labels(cfg: &NodeConfig, m: &MachineInfo) -> BTreeMap<String, Str
 
 /// The Node to create at registration.
 pub fn initial_node(cfg: &NodeConfig, m: &MachineInfo) -> Value {
+    let mut labels = cfg.node_labels.clone();
+    // The defaults win: they describe the machine, and kubelet keeps them reconciled.
+    labels.extend(default_labels(cfg, m));
+    let mut spec = json!({});
+    if !cfg.register_with_taints.is_empty() {
+        spec["taints"] = Value::Array(cfg.register_with_taints.clone());
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": cfg.node_name,
-            "labels": default_labels(cfg, m),
+            "labels": labels,
             "annotations": {"volumes.kubernetes.io/controller-managed-attach-detach": "true"},
         },
-        "spec": {},
+        "spec": spec,
     })
 }
 
@@ -458,7 +512,43 @@ mod tests {
             max_pods: 110,
             system_reserved: super::super::quantity::parse_resource_list(system).unwrap(),
             kube_reserved: super::super::quantity::parse_resource_list(kube).unwrap(),
+            register_with_taints: Vec::new(),
+            node_labels: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_node_registers_with_its_taints_and_extra_labels() {
+        let mut c = cfg("", "");
+        c.register_with_taints = parse_taints(
+            "node-role.kubernetes.io/control-plane:NoSchedule,dedicated=gpu:NoExecute",
+        )
+        .unwrap();
+        c.node_labels = parse_labels("node-role.kubernetes.io/control-plane=,zone=a").unwrap();
+        let n = initial_node(&c, &machine());
+        assert_eq!(
+            n["spec"]["taints"],
+            json!([
+                {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
+                {"key": "dedicated", "value": "gpu", "effect": "NoExecute"}
+            ])
+        );
+        assert_eq!(
+            n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"],
+            ""
+        );
+        assert_eq!(n["metadata"]["labels"]["zone"], "a");
+        assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "n1");
+        assert_eq!(initial_node(&cfg("", ""), &machine())["spec"], json!({}));
+    }
+
+    #[test]
+    fn malformed_taints_and_labels_are_refused() {
+        assert!(parse_taints("key").is_err());
+        assert!(parse_taints("key:Sometimes").is_err());
+        assert!(parse_taints(":NoSchedule").is_err());
+        assert!(parse_labels("novalue").is_err());
+        assert!(parse_taints("").unwrap().is_empty());
     }
 
     fn t(s: &str) -> Timestamp {

@@ -10,11 +10,11 @@ use std::os::fd::RawFd;
 use std::path::Path;
 
 use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -26,6 +26,16 @@ use netlink_sys::Socket;
 pub struct Netlink {
     socket: Socket,
     seq: u32,
+}
+
+/// A network interface as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// The hardware address, for links that have one (not loopback or tunnels).
+    pub mac: Option<[u8; 6]>,
+    pub loopback: bool,
 }
 
 fn eexist(e: &io::Error) -> bool {
@@ -73,7 +83,9 @@ impl Netlink {
                         NetlinkPayload::Done(_) => return Ok(out),
                         NetlinkPayload::InnerMessage(m) => {
                             out.push(m);
-                            if flags & NLM_F_ACK == 0 {
+                            // A dump ends with DONE, an acknowledged request with its ACK;
+                            // anything else is answered by this one message.
+                            if flags & (NLM_F_ACK | NLM_F_DUMP) == 0 {
                                 return Ok(out);
                             }
                         }
@@ -100,6 +112,46 @@ impl Netlink {
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every link of this network namespace.
+    pub fn links(&mut self) -> io::Result<Vec<Link>> {
+        let msgs = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            })
+            .filter_map(|l| {
+                let name = l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n.clone()),
+                    _ => None,
+                })?;
+                let mac = l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::Address(b) if b.len() == 6 => <[u8; 6]>::try_from(&b[..]).ok(),
+                    _ => None,
+                });
+                Some(Link {
+                    index: l.header.index,
+                    name,
+                    mac: mac.filter(|m| m.iter().any(|&b| b != 0)),
+                    loopback: l.header.link_layer_type == LinkLayerType::Loopback,
+                })
+            })
+            .collect())
+    }
+
+    /// Sets a link's MTU.
+    pub fn set_mtu(&mut self, index: u32, mtu: u32) -> io::Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        self.request(RouteNetlinkMessage::SetLink(m), NLM_F_ACK)
+            .map(drop)
     }
 
     /// Creates a bridge unless it exists; returns its index.
@@ -188,9 +240,39 @@ impl Netlink {
         }
     }
 
+    /// Removes an IPv4 address; one already gone is fine.
+    pub fn delete_address(&mut self, index: u32, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = prefix;
+        m.header.index = index;
+        m.attributes.push(AddressAttribute::Local(IpAddr::V4(ip)));
+        m.attributes.push(AddressAttribute::Address(IpAddr::V4(ip)));
+        match self.request(RouteNetlinkMessage::DelAddress(m), NLM_F_ACK) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
     /// Adds the default route via `gateway` out of link `oif`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr, oif: u32) -> io::Result<()> {
+        self.add_route(Ipv4Addr::UNSPECIFIED, 0, gateway, oif)
+    }
+
+    /// Adds a route to `dest/prefix` via `gateway` out of link `oif`; an existing one is fine.
+    pub fn add_route(
+        &mut self,
+        dest: Ipv4Addr,
+        prefix: u8,
+        gateway: Ipv4Addr,
+        oif: u32,
+    ) -> io::Result<()> {
         let mut m = RouteMessage::default();
+        m.header.destination_prefix_length = prefix;
+        if prefix > 0 {
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(dest)));
+        }
         m.header.address_family = AddressFamily::Inet;
         m.header.table = RouteHeader::RT_TABLE_MAIN;
         m.header.protocol = RouteProtocol::Boot;

@@ -37,6 +37,8 @@ struct PodState {
     restart_requested: std::collections::BTreeSet<String>,
     last_status: Value,
     waiting: std::collections::HashMap<String, (String, String)>,
+    /// Per container name, the exited instance already counted for CrashLoopBackOff.
+    exits_counted: std::collections::HashMap<String, String>,
 }
 
 pub(super) struct PodSync<R: ContainerRuntime> {
@@ -743,17 +745,26 @@ impl<R: ContainerRuntime> PodSync<R> {
             .unwrap_or_else(|| self.ctx.host_ip.clone());
         for c in containers {
             if c.state == ContainerState::Exited {
-                let key = format!("{uid}/{}", c.name);
-                let seen = self
-                    .st
-                    .probes
-                    .get(&c.name)
-                    .is_some_and(|(id, _)| *id == c.id);
-                if seen {
-                    // The instance we probed has exited: account it once for CrashLoopBackOff.
+                let newest = containers
+                    .iter()
+                    .filter(|o| o.name == c.name)
+                    .all(|o| o.attempt <= c.attempt);
+                let counted = self.st.exits_counted.get(&c.name) == Some(&c.id);
+                if newest && !counted {
+                    // Each instance's exit counts once for CrashLoopBackOff, whether or not a
+                    // sync saw it running (a container that fails at once never is).
+                    let key = format!("{uid}/{}", c.name);
                     let ran = Duration::from_nanos((c.finished_at - c.started_at).max(0) as u64);
                     self.backoff
                         .record_exit(&key, now.checked_sub(ran).unwrap_or(now), now);
+                    self.st.exits_counted.insert(c.name.clone(), c.id.clone());
+                }
+                if self
+                    .st
+                    .probes
+                    .get(&c.name)
+                    .is_some_and(|(id, _)| *id == c.id)
+                {
                     self.st.probes.remove(&c.name);
                 }
                 continue;
