@@ -285,7 +285,7 @@ fn main() -> std::process::ExitCode {
             let bootstrap_tokens = match args
                 .bootstrap_token_file
                 .as_deref()
-                .map(read_token_file)
+                .map(control::join::token::read_token_file)
                 .transpose()
             {
                 Ok(t) => t.unwrap_or_default(),
@@ -319,26 +319,6 @@ fn main() -> std::process::ExitCode {
             )
         }
     }
-}
-
-/// Bootstrap tokens, one per line (blank lines and `#` comments skipped). A malformed line
-/// is an error naming its line number, never echoing the line: it may hold a secret.
-fn read_token_file(path: &std::path::Path) -> Result<Vec<control::join::token::Token>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .map(|(i, l)| {
-            control::join::token::Token::parse(l).map_err(|_| {
-                format!(
-                    "{} line {}: not a bootstrap token ([a-z0-9]{{6}}.[a-z0-9]{{16}})",
-                    path.display(),
-                    i + 1
-                )
-            })
-        })
-        .collect()
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {

@@ -247,27 +247,12 @@ fn power(args: &PowerArgs, p: node_os::init::events::Power) -> ExitCode {
     }
 }
 
-/// Bootstrap tokens from a file, one per line (blank lines and `#` comments skipped). A bad
-/// line is reported by number, never echoed: it may hold a secret.
-fn read_tokens(path: &std::path::Path) -> Result<Vec<control::join::token::Token>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .map(|(i, l)| {
-            control::join::token::Token::parse(l)
-                .map_err(|_| format!("{} line {}: not a bootstrap token", path.display(), i + 1))
-        })
-        .collect()
-}
-
 fn control_plane(args: ControlPlaneArgs) -> ExitCode {
     init_logging(&args.log);
     let tokens = match args
         .bootstrap_token_file
         .as_deref()
-        .map(read_tokens)
+        .map(control::join::token::read_token_file)
         .transpose()
     {
         Ok(t) => t.unwrap_or_default(),

@@ -313,6 +313,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Bootstrap tokens from a file, one per line (blank lines and `#` comments skipped), as an
+/// installer hands them to `control serve --bootstrap-token-file`. A malformed line is an
+/// error naming its line number, never echoing the line: it may hold a secret.
+pub fn read_token_file(path: &std::path::Path) -> Result<Vec<Token>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| {
+            Token::parse(l).map_err(|_| {
+                format!(
+                    "{} line {}: not a bootstrap token ([a-z0-9]{{6}}.[a-z0-9]{{16}})",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,8 @@ use std::path::Path;
 
 use rustix::mount::{MountFlags, UnmountFlags};
 
+use crate::kubelet::mounts::unescape;
+
 /// One filesystem to mount at boot.
 #[derive(Debug, Clone, Copy)]
 pub struct Mount {
@@ -229,27 +231,6 @@ fn move_tree(from: &Path, to: &Path) -> io::Result<()> {
 pub struct MountEntry {
     pub mount_point: String,
     pub fstype: String,
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {

@@ -19,7 +19,8 @@ pub fn mount_points_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn unescape(s: &str) -> String {
+/// `/proc/self/mountinfo` escapes space, tab, newline and backslash as `\ooo`.
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
